@@ -1,0 +1,502 @@
+// Torch-free core of the fused KAN layer kernels (see spline.cpp for the contract).
+// Kept apart so that it can be benchmarked and tested without building against torch:
+// parallel loops are passed in as `parallel_for(begin, end, grain, fn(lo, hi))`.
+#pragma once
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <type_traits>
+#include <vector>
+
+namespace kanopy {
+
+constexpr int kMaxOrder = 5;
+constexpr int kBlock = 32;  // samples per block
+constexpr int kBasisLanes = 8;  // >= kMaxOrder + 1: one short vector holds a point's basis
+
+enum BaseKind : int64_t { kZero = 0, kIdentity = 1, kSilu = 2, kTanh = 3 };
+
+typedef double Basis8D __attribute__((vector_size(8 * sizeof(double))));
+typedef float Basis8F __attribute__((vector_size(8 * sizeof(float))));
+template <typename T>
+using BasisVec = std::conditional_t<std::is_same_v<T, double>, Basis8D, Basis8F>;
+
+// Per-input lookup data, built once per call: O(in * G * k^3), small next to the main work.
+//
+// Uniform knots need only the domain and spacing. For general knots, every domain interval
+// j carries the polynomial coefficients (in u = (x - t_j) / (t_{j+1} - t_j)) of its k+1
+// nonzero B-splines and of their x-derivatives, so a point costs an interval lookup and a
+// Horner evaluation on one short vector, whatever the knots.
+template <typename T, int K>
+struct Geometry {
+  int64_t in, M, G, nb;
+  bool uniform;
+  std::vector<T> lo, hi, inv_h;      // (in): domain, 1 / spacing (uniform knots)
+  std::vector<int32_t> bucket;       // (in, nb+1): domain interval at the left end of each bucket
+  std::vector<T> inv_bucket;         // (in): buckets per unit length
+  std::vector<T> left, inv_w;        // (in, G): t_j and 1 / (t_{j+1} - t_j) of domain interval j
+  std::vector<T> poly, dpoly;        // (in, G, K+1, 8) and (in, G, K, 8): [power][basis function]
+
+  Geometry(const T* t, int64_t in_, int64_t M_, bool uniform_)
+      : in(in_), M(M_), G(M_ - 2 * K - 1), nb(2 * (M_ - 2 * K - 1)), uniform(uniform_), lo(in_), hi(in_),
+        inv_h(in_) {
+    for (int64_t i = 0; i < in; ++i) {
+      const T* ti = t + i * M;
+      lo[i] = ti[K];
+      hi[i] = ti[G + K];
+      inv_h[i] = T(1) / (ti[K + 1] - ti[K]);
+    }
+    if (uniform) return;
+    bucket.assign(in * (nb + 1), 0);
+    inv_bucket.assign(in, T(0));
+    left.assign(in * G, T(0));
+    inv_w.assign(in * G, T(0));
+    poly.assign(in * G * (K + 1) * kBasisLanes, T(0));
+    dpoly.assign(in * G * K * kBasisLanes, T(0));
+    for (int64_t i = 0; i < in; ++i) {
+      const T* ti = t + i * M;
+      // bucket b covers [lo + b/ib, lo + (b+1)/ib); store the interval holding its left end
+      inv_bucket[i] = T(nb) / (hi[i] - lo[i]);
+      int64_t m = 0;
+      for (int64_t b = 0; b <= nb; ++b) {
+        const T edge = lo[i] + T(b) / inv_bucket[i];
+        while (m < G - 1 && ti[K + m + 1] <= edge) ++m;
+        bucket[i * (nb + 1) + b] = static_cast<int32_t>(m);
+      }
+      for (m = 0; m < G; ++m) interval_polynomials(ti, i, m);
+    }
+  }
+
+  // Polynomial de Boor on interval j = K + m: N_d[r] = B_{j-d+r,d} as polynomials in u, with
+  //   B_{q,d} = (x - t_q) / (t_{q+d} - t_q) B_{q,d-1} + (t_{q+d+1} - x) / (t_{q+d+1} - t_{q+1}) B_{q+1,d-1}
+  // and x = t_j + w u, so each factor is linear in u. Exact; no fitting.
+  void interval_polynomials(const T* t, int64_t i, int64_t m) {
+    const int64_t j = K + m;
+    const double tj = t[j], w = double(t[j + 1]) - tj;
+    double N[K + 1][K + 1] = {};  // [r][power]
+    N[0][0] = 1.0;
+    for (int d = 1; d <= K; ++d) {
+      double Q[K + 2][K + 1] = {};  // Q[r] = N_{d-1}[r-1], zero at both ends
+      for (int r = 0; r < d; ++r)
+        for (int p = 0; p <= K; ++p) Q[r + 1][p] = N[r][p];
+      for (int r = 0; r <= d; ++r) {
+        const int64_t q = j - d + r;
+        const double den1 = double(t[q + d]) - t[q], den2 = double(t[q + d + 1]) - t[q + 1];
+        const double a0 = (tj - t[q]) / den1, a1 = w / den1;
+        const double b0 = (double(t[q + d + 1]) - tj) / den2, b1 = -w / den2;
+        for (int p = 0; p <= K; ++p) {
+          double c = a0 * Q[r][p] + b0 * Q[r + 1][p];
+          if (p > 0) c += a1 * Q[r][p - 1] + b1 * Q[r + 1][p - 1];
+          N[r][p] = c;
+        }
+      }
+    }
+    const int64_t cell = i * G + m;
+    left[cell] = t[j];
+    inv_w[cell] = T(1.0 / w);
+    T* P = poly.data() + cell * (K + 1) * kBasisLanes;
+    T* D = dpoly.data() + cell * K * kBasisLanes;
+    for (int r = 0; r <= K; ++r) {
+      for (int p = 0; p <= K; ++p) P[p * kBasisLanes + r] = T(N[r][p]);
+      for (int p = 0; p < K; ++p) D[p * kBasisLanes + r] = T((p + 1) * N[r][p + 1] / w);
+    }
+  }
+};
+
+// uniform knots, local coordinate f in [0, 1], unrolled at compile time so that the loop over
+// samples vectorises:  N_d[r] = ((f + d - r) Q[r] + (r + 1 - f) Q[r + 1]) / d,
+// N_d[r] = B_{j-d+r,d}, Q the previous degree with a zero at each end.
+template <typename T, int D>
+inline void raise_cardinal(const T f, T* N, T* Q) {
+  Q[0] = T(0);
+#pragma GCC unroll 8
+  for (int r = 0; r < D; ++r) Q[r + 1] = N[r];
+  Q[D + 1] = T(0);
+  constexpr T inv_d = T(1) / T(D);
+#pragma GCC unroll 8
+  for (int r = 0; r <= D; ++r) N[r] = ((f + T(D - r)) * Q[r] + (T(r + 1) - f) * Q[r + 1]) * inv_d;
+}
+
+template <typename T, int K, int D = 1>
+inline void cardinal(const T f, T* N, T* Q) {
+  if constexpr (D <= K) {
+    raise_cardinal<T, D>(f, N, Q);
+    cardinal<T, K, D + 1>(f, N, Q);
+  }
+}
+
+// Basis of order K at the n samples xv[0..n) of input i: value r of sample b in v[r * kBlock + b],
+// its x-derivative in dv[r * kBlock + b], the index of basis function r = 0 in start[b].
+// Outside the domain the end polynomial pieces continue for one interval (to xc), then the
+// values continue linearly: v(x) = v(xc) + dv(xc) (x - xc).
+template <typename T, int K>
+void block_basis(const T* __restrict xv, int n, const Geometry<T, K>& g, int64_t i, T* __restrict v,
+                        T* __restrict dv, int32_t* __restrict start) {
+  const T lo = g.lo[i], hi = g.hi[i];
+  if (g.uniform) {  // vectorised over samples
+    const T ih = g.inv_h[i];
+    const int32_t last = static_cast<int32_t>(g.G - 1);
+    const T reach_lo = lo - T(1) / ih, reach_hi = hi + T(1) / ih;  // end pieces reach one interval out
+#pragma GCC ivdep
+    for (int b = 0; b < n; ++b) {
+      const T x0 = xv[b];
+      const T xl = x0 > lo ? x0 : lo;
+      const T xd = xl < hi ? xl : hi;  // inside the domain: picks the interval
+      int32_t j = static_cast<int32_t>((xd - lo) * ih);  // >= 0: truncation is floor
+      j = j < last ? j : last;
+      const T xr = x0 > reach_lo ? x0 : reach_lo;
+      const T xc = xr < reach_hi ? xr : reach_hi;  // where the polynomial piece is evaluated
+      const T f = (xc - lo) * ih - T(j);  // in [-1, 2]: the end pieces continue
+      T N[K + 2], Q[K + 3];
+      N[0] = T(1);
+      cardinal<T, K>(f, N, Q);
+      const T dx = x0 - xc;  // zero inside the domain
+#pragma GCC unroll 8
+      for (int r = 0; r <= K; ++r) {
+        const T s = (Q[r] - Q[r + 1]) * ih;
+        dv[r * kBlock + b] = s;
+        v[r * kBlock + b] = N[r] + s * dx;
+      }
+      start[b] = j;
+    }
+    return;
+  }
+  // general knots: one short vector per sample (the k+1 basis functions in its lanes)
+  const int32_t* bk = g.bucket.data() + i * (g.nb + 1);
+  const T ib = g.inv_bucket[i];
+  const int64_t cells = i * g.G;
+  const T* t = g.left.data() + cells;
+  // the end pieces reach one interval beyond the domain
+  const T reach_lo = lo - T(1) / g.inv_w[cells], reach_hi = hi + T(1) / g.inv_w[cells + g.G - 1];
+  for (int b = 0; b < n; ++b) {
+    const T x0 = xv[b];
+    const T xl = x0 > lo ? x0 : lo;
+    const T xd = xl < hi ? xl : hi;  // inside the domain: picks the interval
+    int64_t q = static_cast<int64_t>((xd - lo) * ib);
+    q = q < g.nb ? q : g.nb;
+    int32_t m = bk[q];  // a step either way absorbs rounding at the bucket edges
+    while (m > 0 && t[m] > xd) --m;
+    while (m < g.G - 1 && t[m + 1] <= xd) ++m;
+    const T xr = x0 > reach_lo ? x0 : reach_lo;
+    const T xc = xr < reach_hi ? xr : reach_hi;
+    const T u = (xc - t[m]) * g.inv_w[cells + m];  // in [-1, 2] at the ends
+    const T* P = g.poly.data() + (cells + m) * (K + 1) * kBasisLanes;
+    const T* D = g.dpoly.data() + (cells + m) * K * kBasisLanes;
+    BasisVec<T> val, der, c;
+    std::memcpy(&val, P + K * kBasisLanes, sizeof(val));
+#pragma GCC unroll 8
+    for (int p = K - 1; p >= 0; --p) {
+      std::memcpy(&c, P + p * kBasisLanes, sizeof(c));
+      val = val * u + c;
+    }
+    std::memcpy(&der, D + (K - 1) * kBasisLanes, sizeof(der));
+#pragma GCC unroll 8
+    for (int p = K - 2; p >= 0; --p) {
+      std::memcpy(&c, D + p * kBasisLanes, sizeof(c));
+      der = der * u + c;
+    }
+    val += der * (x0 - xc);
+#pragma GCC unroll 8
+    for (int r = 0; r <= K; ++r) {
+      v[r * kBlock + b] = val[r];
+      dv[r * kBlock + b] = der[r];
+    }
+    start[b] = m;
+  }
+}
+
+// exp that vectorises (std::exp does not without -ffast-math): 2^k * p(x - k ln2), with a
+// Taylor polynomial accurate to about 1 ulp on |r| <= ln2 / 2.
+template <typename T>
+inline T vexp(T x) {
+  using Bits = std::conditional_t<std::is_same_v<T, double>, int64_t, int32_t>;
+  constexpr int kMant = std::is_same_v<T, double> ? 52 : 23;
+  constexpr int kBias = std::is_same_v<T, double> ? 1023 : 127;
+  constexpr T kMax = std::is_same_v<T, double> ? T(708) : T(87);
+  x = x < kMax ? x : kMax;
+  x = x > -kMax ? x : -kMax;
+  const T kf = std::nearbyint(x * T(1.4426950408889634));
+  const T r = (x - kf * T(0.693145751953125)) - kf * T(1.4286068203094173e-06);
+  T p;
+  if constexpr (std::is_same_v<T, double>) {
+    p = T(1.0 / 479001600);
+    p = p * r + T(1.0 / 39916800); p = p * r + T(1.0 / 3628800); p = p * r + T(1.0 / 362880);
+    p = p * r + T(1.0 / 40320); p = p * r + T(1.0 / 5040); p = p * r + T(1.0 / 720);
+    p = p * r + T(1.0 / 120); p = p * r + T(1.0 / 24); p = p * r + T(1.0 / 6);
+    p = p * r + T(0.5); p = p * r + T(1); p = p * r + T(1);
+  } else {
+    p = T(1.0 / 5040);
+    p = p * r + T(1.0 / 720); p = p * r + T(1.0 / 120); p = p * r + T(1.0 / 24);
+    p = p * r + T(1.0 / 6); p = p * r + T(0.5); p = p * r + T(1); p = p * r + T(1);
+  }
+  const Bits e = (static_cast<Bits>(kf) + kBias) << kMant;
+  T scale;
+  std::memcpy(&scale, &e, sizeof(T));
+  return p * scale;
+}
+
+template <typename T>
+inline void base_block(int64_t kind, const T* __restrict x, int n, T* __restrict value, T* __restrict slope) {
+  switch (kind) {
+    case kIdentity:
+      for (int b = 0; b < n; ++b) { value[b] = x[b]; slope[b] = T(1); }
+      return;
+    case kSilu:
+#pragma GCC ivdep
+      for (int b = 0; b < n; ++b) {
+        const T s = T(1) / (T(1) + vexp(-x[b]));
+        value[b] = x[b] * s;
+        slope[b] = s * (T(1) + x[b] * (T(1) - s));
+      }
+      return;
+    case kTanh:
+#pragma GCC ivdep
+      for (int b = 0; b < n; ++b) {  // tanh x = sign(x) (1 - e) / (1 + e), e = exp(-2|x|)
+        const T a = x[b] < T(0) ? -x[b] : x[b];
+        const T e = vexp(T(-2) * a);
+        const T th = (T(1) - e) / (T(1) + e);
+        value[b] = x[b] < T(0) ? -th : th;
+        slope[b] = T(1) - th * th;
+      }
+      return;
+    default:
+      for (int b = 0; b < n; ++b) { value[b] = T(0); slope[b] = T(0); }
+  }
+}
+
+// Rows of outputs are padded to whole 64-byte vectors (kLanes values), so the row operations
+// below are a fixed number of full-width vector FMAs even for one or five outputs. GCC's
+// vector extensions make that explicit (on CPUs without 512-bit registers the compiler
+// splits each into narrower ones).
+typedef double VecD __attribute__((vector_size(64)));
+typedef float VecF __attribute__((vector_size(64)));
+template <typename T>
+using Vec = std::conditional_t<std::is_same_v<T, double>, VecD, VecF>;
+template <typename T>
+constexpr int kLanes = 64 / sizeof(T);
+
+template <typename T>
+inline Vec<T> load(const T* p) {  // unaligned
+  Vec<T> v;
+  std::memcpy(&v, p, sizeof(v));
+  return v;
+}
+template <typename T>
+inline void store(T* p, const Vec<T>& v) { std::memcpy(p, &v, sizeof(v)); }
+
+// sum of the lanes as a tree (log2 depth, not a chain of kLanes dependent additions)
+template <typename T, int L = kLanes<T>>
+inline T hsum(const T* p) {
+  if constexpr (L == 1) {
+    return p[0];
+  } else {
+    typedef T Half __attribute__((vector_size(L * sizeof(T) / 2)));
+    Half a, b;
+    std::memcpy(&a, p, sizeof(Half));
+    std::memcpy(&b, p + L / 2, sizeof(Half));
+    const Half s = a + b;
+    T lanes[L / 2];
+    std::memcpy(lanes, &s, sizeof(Half));
+    return hsum<T, L / 2>(lanes);
+  }
+}
+
+template <typename T>
+inline T hsum(const Vec<T>& v) {
+  T lanes[kLanes<T>];
+  std::memcpy(lanes, &v, sizeof(v));
+  return hsum<T, kLanes<T>>(lanes);
+}
+
+template <typename T>
+inline void axpy(T* __restrict y, const T* __restrict w, T a, int64_t chunks) {
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t o = c * kLanes<T>;
+    store(y + o, load(y + o) + a * load(w + o));
+  }
+}
+
+template <typename T>
+inline T dot(const T* __restrict a, const T* __restrict b, int64_t chunks) {
+  Vec<T> acc = load(a) * load(b);
+  for (int64_t c = 1; c < chunks; ++c) acc += load(a + c * kLanes<T>) * load(b + c * kLanes<T>);
+  return hsum<T>(acc);
+}
+
+// y += sum_r a[r * a_step] * w[r * stride] (+ a_base * wb): each chunk of y is loaded and
+// stored once (k+1 separate axpys would stall on store-to-load forwarding of the same row).
+template <typename T, int K>
+inline void rows_update(T* __restrict y, const T* __restrict w, int64_t stride, const T* a, int64_t a_step,
+                        const T* __restrict wb, T a_base, int64_t chunks) {
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t o = c * kLanes<T>;
+    Vec<T> acc = load(y + o);
+#pragma GCC unroll 8
+    for (int r = 0; r <= K; ++r) acc += a[r * a_step] * load(w + r * stride + o);
+    if (wb) acc += a_base * load(wb + o);
+    store(y + o, acc);
+  }
+}
+
+struct Dims {
+  int64_t N, in, M, K, out, G;
+  int64_t outp, chunks;  // padded output width and its number of vector chunks
+};
+
+// Dims of a call; lanes = values per 64-byte vector of the scalar type.
+// A single output is not padded (outp = 1): those layers are vectorised over samples instead.
+inline Dims make_dims(int64_t N, int64_t in, int64_t M, int64_t out, int64_t k, int64_t lanes) {
+  Dims d{N, in, M, M - k - 1, out, M - 2 * k - 1, 0, 0};
+  d.chunks = (out + lanes - 1) / lanes;
+  d.outp = out == 1 ? 1 : d.chunks * lanes;
+  return d;
+}
+
+// Forward: tasks own blocks of samples; a block's output rows are accumulated in a padded
+// buffer and copied out once.
+template <typename T, int K, typename ParallelFor>
+void forward_impl(ParallelFor&& parallel_for, const Dims& d, const T* X, const T* Tk, const T* C, const T* W, const T* B, T* Y,
+                  bool uniform, int64_t base_kind) {
+  const Geometry<T, K> geo(Tk, d.in, d.M, uniform);
+  const int64_t blocks = (d.N + kBlock - 1) / kBlock;
+  const int64_t work = std::max<int64_t>(1, kBlock * d.in * (K + 2) * d.outp);
+  if (d.outp == 1) {  // one output: vectorised over the samples of a block
+    parallel_for(0, blocks, std::max<int64_t>(1, 131072 / work), [&](int64_t b0, int64_t b1) {
+      alignas(64) T v[(K + 1) * kBlock], dv[(K + 1) * kBlock], xv[kBlock], base[kBlock], slope[kBlock];
+      alignas(64) T acc[kBlock];
+      alignas(64) int32_t start[kBlock];
+      for (int64_t blk = b0; blk < b1; ++blk) {
+        const int64_t n0 = blk * kBlock;
+        const int n = static_cast<int>(std::min<int64_t>(kBlock, d.N - n0));
+        for (int b = 0; b < n; ++b) acc[b] = B[0];
+        for (int64_t i = 0; i < d.in; ++i) {
+          for (int b = 0; b < n; ++b) xv[b] = X[(n0 + b) * d.in + i];
+          block_basis<T, K>(xv, n, geo, i, v, dv, start);
+          base_block<T>(base_kind, xv, n, base, slope);
+          const T* c = C + i * d.K;
+          const T w = W[i];
+#pragma GCC ivdep
+          for (int b = 0; b < n; ++b) {
+            T s = base[b] * w;
+#pragma GCC unroll 8
+            for (int r = 0; r <= K; ++r) s += v[r * kBlock + b] * c[start[b] + r];
+            acc[b] += s;
+          }
+        }
+        for (int b = 0; b < n; ++b) Y[n0 + b] = acc[b];
+      }
+    });
+    return;
+  }
+  parallel_for(0, blocks, std::max<int64_t>(1, 131072 / work), [&](int64_t b0, int64_t b1) {
+    alignas(64) T v[(K + 1) * kBlock], dv[(K + 1) * kBlock], xv[kBlock], base[kBlock], slope[kBlock];
+    alignas(64) int32_t start[kBlock];
+    std::vector<T> rows(kBlock * d.outp);
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      const int64_t n0 = blk * kBlock;
+      const int n = static_cast<int>(std::min<int64_t>(kBlock, d.N - n0));
+      for (int b = 0; b < n; ++b) std::copy(B, B + d.outp, rows.data() + b * d.outp);
+      for (int64_t i = 0; i < d.in; ++i) {
+        for (int b = 0; b < n; ++b) xv[b] = X[(n0 + b) * d.in + i];
+        block_basis<T, K>(xv, n, geo, i, v, dv, start);
+        if (base_kind != kZero) base_block<T>(base_kind, xv, n, base, slope);
+        const T* Ci = C + i * d.K * d.outp;
+        const T* Wi = W + i * d.outp;
+        for (int b = 0; b < n; ++b) {
+          rows_update<T, K>(rows.data() + b * d.outp, Ci + static_cast<int64_t>(start[b]) * d.outp, d.outp,
+                            v + b, kBlock, base_kind != kZero ? Wi : nullptr, base[b], d.chunks);
+        }
+      }
+      for (int b = 0; b < n; ++b) std::copy(rows.data() + b * d.outp, rows.data() + b * d.outp + d.out,
+                                            Y + (n0 + b) * d.out);
+    }
+  });
+}
+
+// Backward, one pass per (input, sample block): the basis is computed once and serves both
+// grad_x and the coefficient gradients. With enough inputs, tasks own inputs (and so their
+// coefficient rows: no races); otherwise they own blocks of samples and accumulate into
+// private copies summed at the end. GY is the padded (N, outp) output gradient.
+template <typename T, int K, typename ParallelFor>
+void backward_impl(ParallelFor&& parallel_for, const Dims& d, const T* GY, const T* X, const T* Tk, const T* C, const T* W, T* GX, T* GC,
+                   T* GW, bool uniform, int64_t base_kind, int64_t copies) {
+  const Geometry<T, K> geo(Tk, d.in, d.M, uniform);
+  const int64_t blocks = (d.N + kBlock - 1) / kBlock;
+  auto run = [&](int64_t i0, int64_t i1, int64_t blk0, int64_t blk1, T* gc, T* gw) {
+    alignas(64) T v[(K + 1) * kBlock], dv[(K + 1) * kBlock], xv[kBlock], base[kBlock], slope[kBlock];
+    alignas(64) int32_t start[kBlock];
+    for (int64_t blk = blk0; blk < blk1; ++blk) {
+      const int64_t n0 = blk * kBlock;
+      const int n = static_cast<int>(std::min<int64_t>(kBlock, d.N - n0));
+      for (int64_t i = i0; i < i1; ++i) {
+        for (int b = 0; b < n; ++b) xv[b] = X[(n0 + b) * d.in + i];
+        block_basis<T, K>(xv, n, geo, i, v, dv, start);
+        base_block<T>(base_kind, xv, n, base, slope);  // zeros for kZero
+        const T* Ci = C + i * d.K * d.outp;
+        const T* Wi = W + i * d.outp;
+        if (d.outp == 1) {  // one output: vectorised over samples
+          const T* g = GY + n0;
+          if (GX) {
+#pragma GCC ivdep
+            for (int b = 0; b < n; ++b) {
+              T s = slope[b] * Wi[0];
+#pragma GCC unroll 8
+              for (int r = 0; r <= K; ++r) s += dv[r * kBlock + b] * Ci[start[b] + r];
+              GX[(n0 + b) * d.in + i] = s * g[b];
+            }
+          }
+          if (gc) {
+            T* c = gc + i * d.K;
+            T sw = T(0);
+            for (int b = 0; b < n; ++b) {
+#pragma GCC unroll 8
+              for (int r = 0; r <= K; ++r) c[start[b] + r] += v[r * kBlock + b] * g[b];
+              sw += base[b] * g[b];
+            }
+            gw[i] += sw;
+          }
+          continue;
+        }
+        for (int b = 0; b < n; ++b) {
+          const T* g = GY + (n0 + b) * d.outp;
+          const int64_t row = static_cast<int64_t>(start[b]) * d.outp;
+          if (GX) {  // d phi / dx row, then one dot with the output gradient
+            Vec<T> s = Vec<T>{};
+            for (int64_t c = 0; c < d.chunks; ++c) {
+              const int64_t o = c * kLanes<T>;
+              Vec<T> acc = base_kind != kZero ? slope[b] * load(Wi + o) : Vec<T>{};
+#pragma GCC unroll 8
+              for (int r = 0; r <= K; ++r) acc += dv[r * kBlock + b] * load(Ci + row + r * d.outp + o);
+              s += acc * load(g + o);
+            }
+            GX[(n0 + b) * d.in + i] = hsum<T>(s);
+          }
+          if (gc) {
+            T* c = gc + i * d.K * d.outp + row;
+#pragma GCC unroll 8
+            for (int r = 0; r <= K; ++r) axpy(c + r * d.outp, g, v[r * kBlock + b], d.chunks);
+            if (base_kind != kZero) axpy(gw + i * d.outp, g, base[b], d.chunks);
+          }
+        }
+      }
+    }
+  };
+  if (!GC) {  // input gradients only: every (sample, input) is independent
+    const int64_t work = std::max<int64_t>(1, kBlock * d.in * (K + 2) * d.outp);
+    parallel_for(0, blocks, std::max<int64_t>(1, 131072 / work),
+                     [&](int64_t b0, int64_t b1) { run(0, d.in, b0, b1, nullptr, nullptr); });
+  } else if (copies == 1) {
+    parallel_for(0, d.in, 1, [&](int64_t i0, int64_t i1) { run(i0, i1, 0, blocks, GC, GW); });
+  } else {
+    const int64_t chunk = (blocks + copies - 1) / copies;
+    parallel_for(0, copies, 1, [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c)
+        run(0, d.in, c * chunk, std::min(blocks, (c + 1) * chunk),
+            GC + c * d.in * d.K * d.outp, GW + c * d.in * d.outp);
+    });
+  }
+}
+
+}  // namespace kanopy

@@ -1,0 +1,282 @@
+"""The training loop: objective, optimizer, grid-update schedule, history, progress."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from . import kernels, regularization
+from .optim import OPTIMIZERS
+from .progress import StepProgress
+from .validation import as_xy
+
+DEFAULT_LR = {"lbfgs": 1.0, "adam": 1e-2, "lm": 1e-3}  # for LM: the initial damping
+
+
+@dataclass
+class History:
+    """Per-step record of a fit. ``val_rmse`` holds None when no validation data was given."""
+
+    step: list[int] = field(default_factory=list)
+    train_rmse: list[float] = field(default_factory=list)
+    val_rmse: list[float | None] = field(default_factory=list)
+    reg: list[float] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)
+
+    def __getitem__(self, key: str) -> list:
+        return getattr(self, key)
+
+    def __len__(self) -> int:
+        return len(self.step)
+
+    def to_dict(self) -> dict:
+        return {k: list(getattr(self, k)) for k in ("step", "train_rmse", "val_rmse", "reg", "seconds")}
+
+
+class Objective:
+    """Loss of a model on a batch, as a function of one flat vector ``theta``.
+
+    While it lives, every trainable parameter of the model is a view into ``theta``, so an
+    optimizer that updates theta in place updates the model; ``release`` undoes that."""
+
+    def __init__(self, model, reg_options: dict):
+        self.model = model
+        self.reg = {k: v for k, v in reg_options.items() if k != "lamb"}
+        self.lamb = reg_options.get("lamb", 0.0)
+        self.names = [n for n, p in model.named_parameters() if p.requires_grad]
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        if not self.params:
+            raise ValueError("the model has no trainable parameters")
+        self.theta = torch.cat([p.detach().reshape(-1) for p in self.params])
+        offset = 0
+        for p in self.params:
+            p.data = self.theta[offset : offset + p.numel()].view_as(p)
+            offset += p.numel()
+        self.X = self.y = None
+        # one C++ call per evaluation for a plain KAN and a pure MSE objective
+        self.fused = None if self.lamb else kernels.FusedObjective.build(model)
+
+    def release(self) -> None:
+        for p in self.params:
+            p.data = p.data.clone()
+
+    def set_batch(self, X: torch.Tensor, y: torch.Tensor) -> None:
+        self.X, self.y = X, y
+
+    def parts(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mse, regulariser) on the current batch, differentiable."""
+        if self.lamb:
+            traces = self.model.trace(self.X)
+            pred = traces[-1].outputs * self.model.out_scale + self.model.out_shift
+            reg = regularization.sparsity(traces, self.reg["lamb_l1"], self.reg["lamb_entropy"])
+            reg = reg + regularization.coefficients(
+                self.model.layers, self.reg["lamb_coef"], self.reg["lamb_coefdiff"])
+        else:
+            pred = self.model(self.X)
+            reg = pred.new_zeros(())
+        return torch.mean((pred - self.y) ** 2), reg
+
+    def refresh(self) -> None:
+        """Call after the model's tensors changed in place or were replaced (grid updates)."""
+        if self.fused is not None:
+            self.fused.refresh()
+
+    def evaluate(self) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.fused is not None:
+            mse, grads = self.fused(self.X, self.y)
+            return mse, torch.cat([grads[name].reshape(-1) for name in self.names])
+        with torch.enable_grad():
+            mse, reg = self.parts()
+            loss = mse + self.lamb * reg
+            grads = torch.autograd.grad(loss, self.params, allow_unused=True)
+        flat = torch.cat([
+            (g if g is not None else torch.zeros_like(p)).reshape(-1) for g, p in zip(grads, self.params)
+        ])
+        return loss.detach(), flat
+
+    @torch.no_grad()
+    def residuals(self) -> torch.Tensor:
+        return (self.model(self.X) - self.y).reshape(-1)
+
+    def residuals_jacobian(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Residuals (M,) and their Jacobian (M, P), one row per sample and output,
+        by per-sample reverse mode (torch.func) over the pure-torch kernels."""
+        from torch.func import functional_call, jacrev, vmap
+
+        sizes = [p.numel() for p in self.params]
+        shapes = [p.shape for p in self.params]
+        model = self.model
+
+        def single(theta, x):
+            values = theta.split(sizes)
+            params = {n: v.view(s) for n, v, s in zip(self.names, values, shapes)}
+            return functional_call(model, params, (x.unsqueeze(0),)).squeeze(0)
+
+        theta = self.theta.detach()
+        with model.using_backend("torch"):  # torch.func needs the pure-torch kernels
+            J = vmap(jacrev(single), in_dims=(None, 0), chunk_size=4096)(theta, self.X)  # (N, m, P)
+        return self.residuals(), J.reshape(-1, theta.numel())
+
+
+def fit(
+    model,
+    X,
+    y,
+    steps: int = 200,
+    optimizer: str = "lbfgs",
+    lr: float | None = None,
+    batch_size: int | None = None,
+    lamb: float = 0.0,
+    lamb_l1: float = 1.0,
+    lamb_entropy: float = 2.0,
+    lamb_coef: float = 0.0,
+    lamb_coefdiff: float = 0.0,
+    update_grid: bool = True,
+    grid_update_every: int = 5,
+    stop_grid_update_step: int = 50,
+    X_val=None,
+    y_val=None,
+    progress: bool = True,
+    seed: int = 0,
+    resume: bool = False,
+    callback=None,
+    optimizer_options: dict | None = None,
+) -> History:
+    """Train ``model`` on (X, y) for ``steps`` optimizer steps; returns a :class:`History`.
+
+    optimizer: "lbfgs" (strong-Wolfe line search; a step is up to 20 iterations, as pykan),
+    "adam", or "lm" (Levenberg-Marquardt; a step is one accepted damped Gauss-Newton update,
+    for small models). ``lr`` is the learning rate (for "lm": the initial damping).
+    ``batch_size`` None means full batch. With ``lamb > 0`` the sparsity regulariser of the
+    KAN paper is added (not with "lm", which minimises a sum of squares).
+    Grids move to the data every ``grid_update_every`` steps before ``stop_grid_update_step``.
+    ``resume=True`` continues the previous fit of this model (its optimizer state, step count
+    and batch sampling), e.g. after ``kanopy.load``. ``callback(step, history)`` may return
+    True to stop early.
+    """
+    _check_options(steps, optimizer, batch_size, lamb, grid_update_every, stop_grid_update_step)
+    factory = dict(dtype=model.dtype, device=model.device)
+    X, y = as_xy(X, y, model.n_inputs, model.n_outputs, **factory)
+    has_val = X_val is not None or y_val is not None
+    if has_val:
+        if X_val is None or y_val is None:
+            raise ValueError("give both X_val and y_val, or neither")
+        X_val, y_val = as_xy(X_val, y_val, model.n_inputs, model.n_outputs, names=("X_val", "y_val"), **factory)
+
+    start_step, opt, generator = _optimizer_state(model, optimizer, lr, seed, resume, optimizer_options)
+    objective = Objective(model, dict(lamb=lamb, lamb_l1=lamb_l1, lamb_entropy=lamb_entropy,
+                                      lamb_coef=lamb_coef, lamb_coefdiff=lamb_coefdiff))
+    history = History()
+    n = X.shape[0]
+    full_batch = batch_size is None or batch_size >= n
+    t0 = time.perf_counter()
+    display = StepProgress(steps, enabled=progress)
+    try:
+        with display:
+            for i in range(steps):
+                step = start_step + i
+                if full_batch:
+                    Xb, yb = X, y
+                else:
+                    idx = torch.randperm(n, generator=generator)[:batch_size].to(model.device)
+                    Xb, yb = X[idx], y[idx]
+                if update_grid and step < stop_grid_update_step and step % grid_update_every == 0:
+                    model.update_grid(Xb)
+                    objective.refresh()
+                    if opt.name == "lbfgs":
+                        opt.reset()  # old curvature pairs describe the old splines
+                objective.set_batch(Xb, yb)
+                loss = opt.step(objective)
+                train_rmse, reg = _train_metrics(objective, loss, lamb)
+                val_rmse = _rmse(model, X_val, y_val) if has_val else None
+                history.step.append(step + 1)
+                history.train_rmse.append(train_rmse)
+                history.val_rmse.append(val_rmse)
+                history.reg.append(reg)
+                history.seconds.append(time.perf_counter() - t0)
+                display.update(train_rmse, val_rmse)
+                if callback is not None and callback(step + 1, history):
+                    break
+    finally:
+        objective.release()
+        model.fit_state = {
+            "optimizer": opt.name,
+            "options": _options_of(opt),
+            "step": start_step + len(history),
+            "state": opt.state_dict(),
+            "rng": generator.get_state(),
+        }
+    return history
+
+
+def _check_options(steps, optimizer, batch_size, lamb, every, stop):
+    if not isinstance(steps, int) or steps < 0:
+        raise ValueError(f"steps must be a nonnegative integer, got {steps!r}")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {sorted(OPTIMIZERS)}")
+    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+        raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
+    if lamb < 0:
+        raise ValueError(f"lamb must be >= 0, got {lamb!r}")
+    if lamb > 0 and optimizer == "lm":
+        raise ValueError("optimizer 'lm' minimises a sum of squares; use 'lbfgs' or 'adam' with lamb > 0")
+    if not isinstance(every, int) or every < 1:
+        raise ValueError(f"grid_update_every must be a positive integer, got {every!r}")
+    if not isinstance(stop, int) or stop < 0:
+        raise ValueError(f"stop_grid_update_step must be a nonnegative integer, got {stop!r}")
+
+
+def _options_of(opt) -> dict:
+    names = {"lbfgs": ("lr", "max_iter", "max_eval", "history_size", "tolerance_grad", "tolerance_change"),
+             "adam": ("lr", "eps"), "lm": ("initial_damping", "max_tries")}[opt.name]
+    options = {name: getattr(opt, name) for name in names}
+    if opt.name == "adam":
+        options["betas"] = list(opt.betas)
+    if opt.name == "lm":
+        options["damping"] = options.pop("initial_damping")
+    return options
+
+
+def _optimizer_state(model, optimizer, lr, seed, resume, optimizer_options):
+    """(first step number, optimizer, batch generator), fresh or continued from model.fit_state."""
+    generator = torch.Generator()
+    if resume:
+        state = model.fit_state
+        if not state:
+            raise ValueError("resume=True but the model has no saved optimizer state to continue from")
+        if state["optimizer"] != optimizer:
+            raise ValueError(f"cannot resume: the saved state is for optimizer {state['optimizer']!r}, "
+                             f"not {optimizer!r}")
+        opt = OPTIMIZERS[optimizer](**state["options"])
+        opt.load_state_dict(_on_device(state["state"], model.device))
+        generator.set_state(state["rng"])
+        return int(state["step"]), opt, generator
+    options = dict(optimizer_options or {})
+    key = "damping" if optimizer == "lm" else "lr"
+    options.setdefault(key, DEFAULT_LR[optimizer] if lr is None else lr)
+    generator.manual_seed(int(seed))
+    return 0, OPTIMIZERS[optimizer](**options), generator
+
+
+def _on_device(state, device):
+    if isinstance(state, torch.Tensor):
+        return state.to(device)
+    if isinstance(state, dict):
+        return {k: _on_device(v, device) for k, v in state.items()}
+    return state
+
+
+@torch.no_grad()
+def _train_metrics(objective, loss, lamb):
+    """(train RMSE, regulariser) at the point the step ended on."""
+    if lamb:
+        mse, reg = objective.parts()
+        return float(mse.sqrt()), float(reg)
+    return max(loss, 0.0) ** 0.5, 0.0
+
+
+@torch.no_grad()
+def _rmse(model, X, y) -> float:
+    return float(torch.sqrt(torch.mean((model(X) - y) ** 2)))

@@ -1,0 +1,146 @@
+"""Model files: safetensors tensors plus JSON metadata. No pickle, ever.
+
+A model file holds
+* every parameter and buffer of the model (bit-exact),
+* ``__metadata__``: ``format`` = "kanopy", ``format_version``, ``kanopy_version``, the
+  architecture (``config``, JSON) and, when saved, the optimizer state needed to resume a
+  fit (``fit_state``, JSON for numbers; its tensors are stored under ``fit_state/...``).
+
+Writing is atomic (a temporary file in the same folder, then a rename), so a failed or
+interrupted save never leaves a half-written model. Loading checks the file before building
+anything and refuses, with a ValueError naming the problem, files that are not kanopy
+models: truncated, another format, pickles (which are never unpickled), unknown versions.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+from safetensors.torch import save_file
+
+FORMAT = "kanopy"
+FORMAT_VERSION = 1
+_FIT_PREFIX = "fit_state/"
+_MAX_HEADER = 100 * 1024 * 1024
+
+
+class ModelFileError(ValueError):
+    """A file that cannot be read as a kanopy model."""
+
+
+def save_model(model, path, include_fit_state: bool = True) -> None:
+    from . import __version__
+
+    path = Path(path)
+    tensors = {name: t.detach().contiguous().cpu() for name, t in model.state_dict().items()}
+    metadata = {
+        "format": FORMAT,
+        "format_version": str(FORMAT_VERSION),
+        "kanopy_version": __version__,
+        "config": json.dumps(model.config()),
+    }
+    if include_fit_state and model.fit_state:
+        numbers, fit_tensors = _split_fit_state(model.fit_state)
+        metadata["fit_state"] = json.dumps(numbers)
+        tensors.update({_FIT_PREFIX + k: v for k, v in fit_tensors.items()})
+    _atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+
+
+def load_model(path, device="cpu"):
+    from .model import KAN
+
+    path = Path(path)
+    metadata, tensors = _read(path)
+    try:
+        config = json.loads(metadata["config"])
+        model = KAN.from_config(config, device=device)
+        state = {k: v for k, v in tensors.items() if not k.startswith(_FIT_PREFIX)}
+        model.load_state_dict(state, strict=True)
+    except (KeyError, TypeError, ValueError, RuntimeError) as err:
+        raise ModelFileError(f"{path}: inconsistent kanopy model file ({_short(err)})") from None
+    if "fit_state" in metadata:
+        fit_tensors = {k[len(_FIT_PREFIX):]: v for k, v in tensors.items() if k.startswith(_FIT_PREFIX)}
+        model.fit_state = _join_fit_state(json.loads(metadata["fit_state"]), fit_tensors)
+    return model.to(device)
+
+
+def _read(path: Path) -> tuple[dict, dict]:
+    """(metadata, tensors) of a kanopy model file, after checking it is one."""
+    if not path.is_file():
+        raise ModelFileError(f"{path}: no such model file")
+    with open(path, "rb") as f:
+        head = f.read(16)
+    size = path.stat().st_size
+    header_len = int.from_bytes(head[:8], "little") if len(head) >= 8 else -1
+    if not (0 < header_len <= min(size - 8, _MAX_HEADER) and head[8:9] == b"{"):
+        if (head[:1] == b"\x80" and head[1:2] in (b"\x02", b"\x03", b"\x04", b"\x05")) or head[:2] == b"PK":
+            raise ModelFileError(f"{path}: this is a pickle (or a torch.save archive), not a kanopy model file; "
+                                 "kanopy never unpickles files, so it was refused")
+        raise ModelFileError(f"{path}: not a kanopy model file (no safetensors header: truncated or another "
+                             f"format, {size} bytes)")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+            if metadata.get("format") != FORMAT:
+                raise ModelFileError(f"{path}: a safetensors file, but not a kanopy model (no kanopy metadata)")
+            version = metadata.get("format_version", "")
+            if not version.isdigit() or int(version) > FORMAT_VERSION:
+                raise ModelFileError(f"{path}: kanopy model format version {version!r} is not supported "
+                                     f"by this kanopy (reads up to {FORMAT_VERSION}); upgrade kanopy")
+            tensors = {name: f.get_tensor(name) for name in f.keys()}
+    except ModelFileError:
+        raise
+    except Exception as err:  # safetensors reports corruption in its own exception types
+        raise ModelFileError(f"{path}: damaged or truncated model file ({_short(err)})") from None
+    return metadata, tensors
+
+
+def _atomic_write(path: Path, write) -> None:
+    """write(tmp_path) into a temporary file beside path, then rename it over path."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _split_fit_state(state: dict) -> tuple[dict, dict]:
+    """Optimizer state -> (JSON-able numbers, flat dict of tensors)."""
+    numbers, tensors = {}, {}
+
+    def walk(value, key):
+        if isinstance(value, torch.Tensor):
+            tensors[key] = value.detach().contiguous().cpu()
+            return {"__tensor__": key}
+        if isinstance(value, dict):
+            return {k: walk(v, f"{key}.{k}" if key else k) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [walk(v, f"{key}.{i}") for i, v in enumerate(value)]
+        return value
+
+    numbers = walk(state, "")
+    return numbers, tensors
+
+
+def _join_fit_state(numbers, tensors: dict):
+    if isinstance(numbers, dict):
+        if set(numbers) == {"__tensor__"}:
+            return tensors[numbers["__tensor__"]]
+        return {k: _join_fit_state(v, tensors) for k, v in numbers.items()}
+    if isinstance(numbers, list):
+        return [_join_fit_state(v, tensors) for v in numbers]
+    return numbers
+
+
+def _short(err: BaseException) -> str:
+    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return text[:200]

@@ -1,0 +1,126 @@
+"""Evaluation kernels of a KAN layer, never building a (batch, in, out) tensor:
+
+    y[n, j] = bias_j + sum_i ( b(x[n, i]) * base_w[i, j] + spline_ij(x[n, i]) )
+
+for x (N, in), spline_ij = scale_sp_ij * mask_ij * sum_m coef[i, m, j] B_m, and
+base_w = mask * scale_base (in, out).
+
+Two implementations:
+* ``fused``: C++ kernels (csrc/spline.cpp) for CPU tensors, built lazily; only x is saved for
+  backward and the basis is recomputed there. First derivatives only.
+* ``torch``: pure PyTorch on local support (gathered coefficient rows for narrow layers, one
+  GEMM on a scattered basis for wide ones). Runs on any device, differentiable to any order
+  and usable under torch.func (vmap/jacrev): physics-informed losses and Levenberg-Marquardt
+  Jacobians use it.
+``backend="auto"`` picks fused when it applies.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.autograd.function import once_differentiable
+
+from . import _extension, basis
+from .functions import BASE_FUNCTIONS
+
+BACKENDS = ("auto", "fused", "torch")
+_FUSED_BASE = {"zero": 0, "identity": 1, "silu": 2, "tanh": 3}  # base functions built into C++
+_GATHER_MAX_OUT = 8  # below this many outputs gathering rows beats scatter + GEMM
+
+
+def layer_forward(x, knots, coef, scale_sp, scale_base, mask, bias, k: int, uniform: bool, base_fn: str,
+                  backend: str = "auto"):
+    """The layer's output (N, out) from its raw parameters (see KANLayer)."""
+    if backend != "torch" and x.device.type == "cpu" and x.dtype in (torch.float32, torch.float64):
+        ops = _extension.ops()
+        if ops is not None:
+            kind = _FUSED_BASE.get(base_fn)
+            if kind is not None:
+                return _FusedLayer.apply(x, knots, coef, scale_sp, scale_base, mask, bias, k, uniform, kind)
+            y = _FusedLayer.apply(x, knots, coef, scale_sp, torch.zeros_like(scale_base), mask, bias, k, uniform, 0)
+            return torch.addmm(y, BASE_FUNCTIONS[base_fn](x), mask * scale_base)
+        if backend == "fused":
+            raise RuntimeError("backend='fused' was asked for but the fused kernels could not be built")
+    elif backend == "fused":
+        raise RuntimeError(f"backend='fused' runs on CPU float32/float64 tensors, got {x.device} {x.dtype}")
+    y = spline_sum(x, knots, coef * (mask * scale_sp).unsqueeze(1), k, uniform)
+    return torch.addmm(y + bias, BASE_FUNCTIONS[base_fn](x), mask * scale_base)
+
+
+class _FusedLayer(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, knots, coef, scale_sp, scale_base, mask, bias, k, uniform, base_kind):
+        x = x.contiguous()
+        ctx.save_for_backward(x, knots, coef, scale_sp, scale_base, mask)
+        ctx.options = (k, uniform, base_kind)
+        return torch.ops.kanopy.spline_forward(x, knots, coef, scale_sp, scale_base, mask, bias, k, uniform, base_kind)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_y):
+        x, knots, coef, scale_sp, scale_base, mask = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        need_params = need[2] or need[3] or need[4]
+        grad_x, grad_coef, grad_sp, grad_sb = torch.ops.kanopy.spline_backward(
+            grad_y.contiguous(), x, knots, coef, scale_sp, scale_base, mask, *ctx.options, need[0], need_params)
+        grad_bias = grad_y.sum(0) if need[6] else None
+        return (grad_x if need[0] else None, None, grad_coef if need[2] else None, grad_sp if need[3] else None,
+                grad_sb if need[4] else None, None, grad_bias, None, None, None)
+
+
+def spline_sum(x: torch.Tensor, knots: torch.Tensor, coef: torch.Tensor, k: int, uniform: bool) -> torch.Tensor:
+    """Pure-torch y[n, j] = sum_i spline_ij(x[n, i]): (N, out)."""
+    values, start = basis.local_basis(x, knots, k, uniform)  # (N, in, k+1), (N, in)
+    n, n_in = x.shape
+    n_basis, n_out = coef.shape[1], coef.shape[2]
+    if n_out <= _GATHER_MAX_OUT:
+        idx = start.unsqueeze(-1) + torch.arange(k + 1, device=x.device)  # (N, in, k+1)
+        flat = (idx + torch.arange(n_in, device=x.device)[:, None] * n_basis).reshape(n, -1)
+        rows = coef.reshape(n_in * n_basis, n_out)[flat]  # (N, in*(k+1), out)
+        return torch.bmm(values.reshape(n, 1, -1), rows).squeeze(1)
+    flat = start + torch.arange(n_in, device=x.device) * n_basis  # (N, in)
+    idx = (flat.unsqueeze(-1) + torch.arange(k + 1, device=x.device)).reshape(n, -1)
+    dense = x.new_zeros(n, n_in * n_basis).scatter(1, idx, values.reshape(n, -1))  # (N, in*(G+k))
+    return dense @ coef.reshape(n_in * n_basis, n_out)
+
+
+class FusedObjective:
+    """MSE and its gradient for a plain KAN in one C++ call (``kan_mse_grad``).
+
+    ``FusedObjective.build(model)`` returns None when the fused path does not apply
+    (multiplication nodes, symbolic edges, mixed or non-built-in base functions, GPU, no
+    compiler...). The argument lists are gathered once; call ``refresh`` after the model's
+    tensors were replaced (grid updates)."""
+
+    PARAMS = ("coef", "scale_sp", "scale_base", "bias")
+
+    @classmethod
+    def build(cls, model):
+        layers = model.layers
+        base_fn = layers[0].base_fn
+        if (model.device.type != "cpu" or model.dtype not in (torch.float32, torch.float64)
+                or any(n_mult for _, n_mult in model.width) or base_fn not in _FUSED_BASE
+                or any(layer.base_fn != base_fn or layer.backend == "torch" or not layer.plain for layer in layers)):
+            return None
+        ops = _extension.ops()
+        return None if ops is None else cls(model, ops, _FUSED_BASE[base_fn])
+
+    def __init__(self, model, ops, base_kind):
+        self.model, self.op, self.base_kind = model, ops.kan_mse_grad, base_kind
+        self.names = [f"layers.{l}.{p}" for l in range(len(model.layers)) for p in self.PARAMS]
+        self.refresh()
+
+    def refresh(self) -> None:
+        m = self.model
+        layers = list(m.layers)
+        self.args = (
+            [l.knots for l in layers], [l.coef for l in layers], [l.scale_sp for l in layers],
+            [l.scale_base for l in layers], [l.mask for l in layers], [l.bias for l in layers],
+            [int(l.uniform) for l in layers], m.k, self.base_kind, m.in_shift, m.in_scale, m.out_shift, m.out_scale,
+        )
+
+    def __call__(self, X: torch.Tensor, y: torch.Tensor):
+        """(mse, {parameter name: gradient})."""
+        with torch.no_grad():  # gradients come from the op itself, not from autograd
+            mse, grads = self.op(X, y, *self.args)
+        return mse, dict(zip(self.names, grads))

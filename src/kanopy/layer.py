@@ -1,0 +1,210 @@
+"""KANLayer: a learnable univariate function on every edge, summed at the outputs.
+
+Edge i -> j computes ``mask_ij * (scale_base_ij * b(x_i) + scale_sp_ij * spline_ij(x_i))``;
+output j is the sum over i plus ``bias_j``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from . import basis, kernels
+from .functions import BASE_FUNCTIONS
+
+
+class KANLayer(nn.Module):
+    """One KAN layer with ``in_dim * out_dim`` spline edges.
+
+    Parameters (all per edge unless stated): ``coef`` (in, G+k, out) spline coefficients,
+    ``scale_base`` and ``scale_sp`` (in, out), ``bias`` (out,). Buffers: ``knots``
+    (in, G+2k+1) and ``mask`` (in, out).
+    """
+
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        grid: int = 5,
+        k: int = 3,
+        base_fn: str = "silu",
+        grid_range=(-1.0, 1.0),
+        grid_eps: float = 1.0,
+        noise_scale: float = 0.3,
+        scale_base_mu: float = 0.0,
+        scale_base_sigma: float = 1.0,
+        scale_sp: float = 1.0,
+        sp_trainable: bool = True,
+        sb_trainable: bool = True,
+        bias_trainable: bool = False,
+        generator: torch.Generator | None = None,
+        dtype: torch.dtype = torch.float32,
+        device=None,
+    ):
+        super().__init__()
+        for name, value in (("in_dim", in_dim), ("out_dim", out_dim)):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        basis.check_grid_size(grid)
+        basis.check_order(k)
+        if base_fn not in BASE_FUNCTIONS:
+            raise ValueError(f"unknown base_fn {base_fn!r}; choose one of {sorted(BASE_FUNCTIONS)}")
+        lo, hi = (float(v) for v in grid_range)
+        if not lo < hi:
+            raise ValueError(f"grid_range must be (low, high) with low < high, got {grid_range!r}")
+        if not 0.0 <= grid_eps <= 1.0:
+            raise ValueError(f"grid_eps must be in [0, 1], got {grid_eps!r}")
+        self.in_dim, self.out_dim, self.k = in_dim, out_dim, k
+        self.base_fn = base_fn
+        self.grid_eps = grid_eps
+        factory = dict(dtype=dtype, device=device)
+
+        self.register_buffer("knots", basis.uniform_knots(lo, hi, grid, k, in_dim, **factory))
+        self.register_buffer("mask", torch.ones(in_dim, out_dim, **factory))
+        # small random splines, as in the KAN paper: noise ~ U(-1/2, 1/2) * noise_scale / G
+        noise = (torch.rand(in_dim, grid + k, out_dim, generator=generator, dtype=dtype) - 0.5)
+        self.coef = nn.Parameter((noise * noise_scale / grid).to(device))
+        unit = torch.rand(in_dim, out_dim, generator=generator, dtype=dtype) * 2 - 1
+        sb = (scale_base_mu + scale_base_sigma * unit) / in_dim**0.5
+        self.scale_base = nn.Parameter(sb.to(device), requires_grad=sb_trainable)
+        self.scale_sp = nn.Parameter(
+            torch.full((in_dim, out_dim), scale_sp / in_dim**0.5, **factory), requires_grad=sp_trainable
+        )
+        self.bias = nn.Parameter(torch.zeros(out_dim, **factory), requires_grad=bias_trainable)
+        self.backend = "auto"  # kernels to use: "auto", "fused" or "torch" (see kanopy.kernels)
+        self._uniform_key = None
+        self._uniform = True
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def grid(self) -> int:
+        return self.knots.shape[1] - 2 * self.k - 1
+
+    @property
+    def uniform(self) -> bool:
+        """Whether every input's knots are equally spaced (cached on the knots' version)."""
+        key = (self.knots.data_ptr(), self.knots._version, self.knots.shape)
+        if key != self._uniform_key:
+            self._uniform = basis.is_uniform(self.knots)
+            self._uniform_key = key
+        return self._uniform
+
+    @property
+    def plain(self) -> bool:
+        """True when every edge is a spline plus base branch (no symbolic edges)."""
+        return True
+
+    def domain(self) -> tuple[torch.Tensor, torch.Tensor]:
+        return basis.domain(self.knots, self.k)
+
+    def effective_coef(self) -> torch.Tensor:
+        """Spline coefficients with mask and scale_sp folded in: (in, G+k, out)."""
+        return self.coef * (self.mask * self.scale_sp).unsqueeze(1)
+
+    def effective_base(self) -> torch.Tensor:
+        """Base-branch weights with the mask folded in: (in, out)."""
+        return self.mask * self.scale_base
+
+    def base(self, x: torch.Tensor) -> torch.Tensor:
+        return BASE_FUNCTIONS[self.base_fn](x)
+
+    # -------------------------------------------------------------------- forward
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (N, in) -> (N, out)."""
+        return kernels.layer_forward(x, self.knots, self.coef, self.scale_sp, self.scale_base, self.mask,
+                                     self.bias, self.k, self.uniform, self.base_fn, self.backend)
+
+    def spline_values(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw spline of every edge (no scales, no mask): (N, in, out)."""
+        return basis.evaluate(x, self.knots, self.coef, self.k)
+
+    def edge_values(self, x: torch.Tensor) -> torch.Tensor:
+        """The activation of every edge, phi_ij(x_i): (N, in, out). Built only on request."""
+        spline = basis.evaluate(x, self.knots, self.effective_coef(), self.k)
+        return spline + self.base(x).unsqueeze(-1) * self.effective_base()
+
+    # ---------------------------------------------------------------- grid moves
+    @torch.no_grad()
+    def update_grid(self, x: torch.Tensor, grid_eps: float | None = None) -> None:
+        """Move the knots to the distribution of x (N, in) and refit the splines to keep them.
+
+        Knots = grid_eps * uniform + (1 - grid_eps) * sample quantiles over [min x, max x]
+        (the default grid_eps = 1 keeps them uniform over the data's range: as accurate as
+        quantile knots on our benchmarks and faster to evaluate; pykan uses 0.02);
+        an input whose samples are all equal keeps its knots. Coefficients are refit by least
+        squares on the samples (plus a light set of quadrature points, so that no interval
+        is left undetermined)."""
+        eps = self.grid_eps if grid_eps is None else grid_eps
+        G, k = self.grid, self.k
+        xs = torch.sort(x.detach().to(self.knots.dtype), dim=0).values  # (N, in)
+        lo, hi = xs[0], xs[-1]
+        u = torch.linspace(0, 1, G + 1, dtype=xs.dtype, device=xs.device)
+        uniform = lo[:, None] + (hi - lo)[:, None] * u  # (in, G+1)
+        adaptive = _quantiles(xs, G + 1)  # (in, G+1)
+        interior = eps * uniform + (1 - eps) * adaptive
+        interior[:, 0], interior[:, -1] = lo, hi
+        interior = _enforce_min_gap(interior, uniform)
+        new_knots = basis.extend_knots(interior, k)
+        degenerate = ~(hi - lo > 1e-12 * hi.abs().clamp_min(1.0))  # constant inputs keep their grid
+        new_knots[degenerate] = self.knots[degenerate]
+        self._refit(new_knots, data=xs)
+
+    @torch.no_grad()
+    def refine(self, grid: int) -> "KANLayer":
+        """Grid extension: G -> grid intervals over the same domain, keeping the edge functions.
+
+        New knots interpolate the old ones, so when grid is a multiple of G the new spline
+        space contains the old one and the functions are kept to rounding error."""
+        basis.check_grid_size(grid)
+        k, G = self.k, self.grid
+        old_interior = self.knots[:, k : G + k + 1]  # (in, G+1)
+        pos = torch.linspace(0, G, grid + 1, dtype=self.knots.dtype, device=self.knots.device)
+        left = pos.floor().long().clamp(max=G - 1)
+        frac = pos - left
+        interior = old_interior[:, left] * (1 - frac) + old_interior[:, left + 1] * frac
+        self._refit(basis.extend_knots(interior, k))
+        return self
+
+    def _refit(self, new_knots: torch.Tensor, data: torch.Tensor | None = None) -> None:
+        """Least-squares coefficients on new_knots that reproduce the current raw splines."""
+        quad = basis.quadrature_points(new_knots, self.k)  # (Q, in)
+        points, weights = quad, None
+        if data is not None:
+            # quadrature points only regularise: 1% of the data's total weight
+            n, q = data.shape[0], quad.shape[0]
+            points = torch.cat([data, quad])
+            weights = torch.cat([torch.ones_like(data), torch.full_like(quad, 0.01 * n / q)])
+        targets = self.spline_values(points)  # (P, in, out)
+        coef = basis.fit_coefficients(points, targets, new_knots, self.k, weights)
+        self.knots = new_knots.contiguous()
+        if coef.shape == self.coef.shape:
+            self.coef.copy_(coef)  # keep the Parameter (and any view of it an optimizer holds)
+        else:
+            self.coef = nn.Parameter(coef.contiguous(), requires_grad=self.coef.requires_grad)
+
+    def extra_repr(self) -> str:
+        return f"in={self.in_dim}, out={self.out_dim}, grid={self.grid}, k={self.k}, base_fn={self.base_fn!r}"
+
+
+def _quantiles(xs: torch.Tensor, m: int) -> torch.Tensor:
+    """m evenly spaced sample quantiles of sorted xs (N, in), linear interpolation: (in, m)."""
+    n = xs.shape[0]
+    pos = torch.linspace(0, n - 1, m, dtype=xs.dtype, device=xs.device)
+    left = pos.floor().long().clamp(max=n - 2) if n > 1 else pos.long()
+    if n == 1:
+        return xs[left].t()
+    frac = (pos - left).unsqueeze(-1)
+    return (xs[left] * (1 - frac) + xs[left + 1] * frac).t()
+
+
+def _enforce_min_gap(interior: torch.Tensor, uniform: torch.Tensor) -> torch.Tensor:
+    """Repeated sample values can make quantile knots coincide; blend such inputs towards the
+    uniform grid just enough that every gap is at least 1e-3 of the uniform spacing."""
+    h = (uniform[:, 1] - uniform[:, 0]).unsqueeze(1)  # (in, 1)
+    gaps = interior.diff(dim=1)
+    bad = (gaps < 1e-3 * h).any(dim=1)
+    if bad.any():
+        # a blend w*uniform + (1-w)*quantiles has gaps >= w*h; w = 1e-2 suffices
+        w = 1e-2
+        interior[bad] = w * uniform[bad] + (1 - w) * interior[bad]
+    return interior

@@ -1,0 +1,262 @@
+"""KAN: a stack of KANLayers, with optional multiplication nodes and input/output scaling."""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from . import basis, kernels
+from .layer import KANLayer
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def normalize_width(width) -> list[list[int]]:
+    """width entries are ints (sum nodes) or [n_sum, n_mult]; returns [[n_sum, n_mult], ...]."""
+    if not isinstance(width, (list, tuple)) or len(width) < 2:
+        raise ValueError(f"width must list at least 2 layer sizes (inputs and outputs), got {width!r}")
+    out = []
+    for pos, entry in enumerate(width):
+        pair = [entry, 0] if isinstance(entry, int) and not isinstance(entry, bool) else entry
+        if (
+            not isinstance(pair, (list, tuple))
+            or len(pair) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in pair)
+            or sum(pair) < 1
+        ):
+            raise ValueError(
+                f"width[{pos}] must be a positive int or [n_sum, n_mult] of nonnegative ints, got {entry!r}"
+            )
+        out.append([int(pair[0]), int(pair[1])])
+    if out[0][1] or out[-1][1]:
+        raise ValueError("the input and output layers cannot have multiplication nodes")
+    return out
+
+
+@dataclass
+class LayerTrace:
+    """What one layer saw and produced for a batch (only built on request)."""
+
+    inputs: torch.Tensor  # (N, in)
+    edges: torch.Tensor  # (N, in, out_subnodes): phi_ij(x_i)
+    outputs: torch.Tensor  # (N, out_nodes), after multiplication nodes
+
+
+class KAN(nn.Module):
+    """Kolmogorov-Arnold Network.
+
+    >>> model = KAN([2, 5, 1], grid=5, seed=0)
+    >>> y = model(torch.rand(10, 2, dtype=torch.float64))
+    """
+
+    def __init__(
+        self,
+        width,
+        grid: int = 3,
+        k: int = 3,
+        seed: int = 0,
+        dtype: torch.dtype | str = torch.float64,
+        device="cpu",
+        base_fn: str = "silu",
+        grid_range=(-1.0, 1.0),
+        grid_eps: float = 1.0,
+        noise_scale: float = 0.3,
+        scale_base_mu: float = 0.0,
+        scale_base_sigma: float = 1.0,
+        mult_arity: int = 2,
+        **layer_options,
+    ):
+        super().__init__()
+        dtype = DTYPES.get(dtype, dtype) if isinstance(dtype, str) else dtype
+        if dtype not in DTYPES.values():
+            raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
+        if not isinstance(mult_arity, int) or mult_arity < 2:
+            raise ValueError(f"mult_arity must be an integer >= 2, got {mult_arity!r}")
+        basis.check_grid_size(grid)
+        basis.check_order(k)
+        self.width = normalize_width(width)
+        self.mult_arity = mult_arity
+        self.seed = seed
+        self.options = dict(
+            base_fn=base_fn, grid_range=[float(v) for v in grid_range], grid_eps=grid_eps,
+            noise_scale=noise_scale, scale_base_mu=scale_base_mu, scale_base_sigma=scale_base_sigma,
+            **layer_options,
+        )
+        generator = torch.Generator().manual_seed(int(seed))
+        layers = []
+        for l in range(len(self.width) - 1):
+            n_in = sum(self.width[l])  # nodes
+            n_sum, n_mult = self.width[l + 1]
+            layers.append(
+                KANLayer(n_in, n_sum + mult_arity * n_mult, grid=grid, k=k, generator=generator,
+                         dtype=dtype, device=device, **self.options)
+            )
+        self.layers = nn.ModuleList(layers)
+        n_in, n_out = self.width[0][0], self.width[-1][0]
+        factory = dict(dtype=dtype, device=device)
+        # affine maps applied to raw inputs and outputs (identity unless data scaling is set)
+        self.register_buffer("in_shift", torch.zeros(n_in, **factory))
+        self.register_buffer("in_scale", torch.ones(n_in, **factory))
+        self.register_buffer("out_shift", torch.zeros(n_out, **factory))
+        self.register_buffer("out_scale", torch.ones(n_out, **factory))
+        self.fit_state: dict | None = None  # optimizer state for resuming, set by fit()
+
+    # ----------------------------------------------------------------- properties
+    @property
+    def dtype(self) -> torch.dtype:
+        return self.in_shift.dtype
+
+    @property
+    def device(self) -> torch.device:
+        return self.in_shift.device
+
+    @property
+    def n_inputs(self) -> int:
+        return self.width[0][0]
+
+    @property
+    def n_outputs(self) -> int:
+        return self.width[-1][0]
+
+    @property
+    def grid(self) -> int:
+        """Number of grid intervals (the finest, if layers differ)."""
+        return max(layer.grid for layer in self.layers)
+
+    @property
+    def k(self) -> int:
+        return self.layers[0].k
+
+    def num_parameters(self) -> int:
+        """Trainable numbers that act on the output: active edges only."""
+        total = 0
+        for layer in self.layers:
+            active = int(layer.mask.count_nonzero())
+            per_edge = layer.coef.shape[1] * layer.coef.requires_grad
+            per_edge += layer.scale_base.requires_grad + layer.scale_sp.requires_grad
+            total += active * per_edge + layer.out_dim * layer.bias.requires_grad
+        return total
+
+    @property
+    def backend(self) -> str:
+        return self.layers[0].backend
+
+    @backend.setter
+    def backend(self, name: str) -> None:
+        """Kernels for every layer: "auto" (fused C++ on CPU when available), "fused", "torch"
+        (pure PyTorch: any device, higher-order derivatives, torch.func)."""
+        if name not in kernels.BACKENDS:
+            raise ValueError(f"backend must be one of {kernels.BACKENDS}, got {name!r}")
+        for layer in self.layers:
+            layer.backend = name
+
+    @contextmanager
+    def using_backend(self, name: str):
+        """Temporarily switch kernels, e.g. ``with model.using_backend("torch"): ...``."""
+        previous = self.backend
+        self.backend = name
+        try:
+            yield self
+        finally:
+            self.backend = previous
+
+    # -------------------------------------------------------------------- forward
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (N, n_inputs) -> (N, n_outputs)."""
+        x = (x - self.in_shift) / self.in_scale
+        for l, layer in enumerate(self.layers):
+            x = self._nodes(layer(x), l)
+        return x * self.out_scale + self.out_shift
+
+    def _nodes(self, subnodes: torch.Tensor, l: int) -> torch.Tensor:
+        """Layer l's subnode values (N, n_sum + arity*n_mult) -> node values (N, n_sum + n_mult)."""
+        n_sum, n_mult = self.width[l + 1]
+        if n_mult == 0:
+            return subnodes
+        products = subnodes[:, n_sum:].reshape(-1, n_mult, self.mult_arity).prod(dim=-1)
+        return torch.cat([subnodes[:, :n_sum], products], dim=1)
+
+    def trace(self, x: torch.Tensor) -> list[LayerTrace]:
+        """Per-layer inputs, edge activations (N, in, out) and outputs, for plots,
+        regularisation and pruning. The last layer's outputs are before output scaling."""
+        x = (x - self.in_shift) / self.in_scale
+        traces = []
+        for l, layer in enumerate(self.layers):
+            edges = layer.edge_values(x)
+            out = self._nodes(edges.sum(dim=1) + layer.bias, l)
+            traces.append(LayerTrace(inputs=x, edges=edges, outputs=out))
+            x = out
+        return traces
+
+    def layer_inputs(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """The input each layer sees for x: a list of (N, in_l)."""
+        x = (x - self.in_shift) / self.in_scale
+        inputs = []
+        for l, layer in enumerate(self.layers):
+            inputs.append(x)
+            x = self._nodes(layer(x), l)
+        return inputs
+
+    # ---------------------------------------------------------------- grid moves
+    @torch.no_grad()
+    def update_grid(self, x: torch.Tensor, grid_eps: float | None = None) -> "KAN":
+        """Move every layer's knots to the distribution of its inputs for samples x."""
+        x = (x - self.in_shift) / self.in_scale
+        for l, layer in enumerate(self.layers):
+            layer.update_grid(x, grid_eps)
+            x = self._nodes(layer(x), l)
+        self.fit_state = None
+        return self
+
+    def refine(self, grid: int) -> "KAN":
+        """Grid extension: every layer to ``grid`` intervals, functions kept. Returns the model."""
+        for layer in self.layers:
+            layer.refine(grid)
+        self.fit_state = None
+        return self
+
+    # ------------------------------------------------------------------ training
+    def fit(self, X, y, **options):
+        """Train on (X, y); see :func:`kanopy.fit.fit` for the options. Returns a History."""
+        from .fit import fit
+
+        return fit(self, X, y, **options)
+
+    # --------------------------------------------------------------------- files
+    def config(self) -> dict:
+        """Plain-data description of the architecture (JSON-able)."""
+        return {
+            "width": self.width,
+            "k": self.k,
+            "grids": [layer.grid for layer in self.layers],
+            "dtype": str(self.dtype).removeprefix("torch."),
+            "seed": self.seed,
+            "mult_arity": self.mult_arity,
+            "options": self.options,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict, device="cpu") -> "KAN":
+        grids = config["grids"]
+        model = cls(
+            config["width"], grid=grids[0], k=config["k"], seed=config.get("seed", 0), dtype=config["dtype"],
+            device=device, mult_arity=config.get("mult_arity", 2), **config.get("options", {}),
+        )
+        if len(grids) != len(model.layers):
+            raise ValueError(f"config lists {len(grids)} grids for {len(model.layers)} layers")
+        for layer, grid in zip(model.layers, grids):
+            if layer.grid != grid:
+                layer.refine(grid)  # shapes only: the values come from the state dict
+        return model
+
+    def save(self, path, include_fit_state: bool = True) -> None:
+        """Write a safetensors model file (atomically); see :mod:`kanopy.io`."""
+        from .io import save_model
+
+        save_model(self, path, include_fit_state=include_fit_state)
+
+    def extra_repr(self) -> str:
+        return f"width={self.width}, grid={self.grid}, k={self.k}, dtype={self.dtype}"

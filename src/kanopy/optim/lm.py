@@ -1,0 +1,70 @@
+"""Levenberg-Marquardt on the residuals of a flat parameter vector."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+class LevenbergMarquardt:
+    """Damped Gauss-Newton on the residuals, with Marquardt's diagonal scaling and
+    Nielsen's damping update. For small models (up to a few thousand parameters), where
+    it reaches far lower error than first-order methods."""
+
+    name = "lm"
+
+    def __init__(self, damping: float = 1e-3, max_tries: int = 12):
+        self.initial_damping = damping
+        self.max_tries = max_tries
+        self.reset()
+
+    def reset(self) -> None:
+        self.damping = self.initial_damping
+        self.nu = 2.0
+
+    def step(self, objective) -> float:
+        theta = objective.theta
+        r, J = objective.residuals_jacobian()  # (M,), (M, P)
+        loss = float(r.dot(r))
+        A = J.T @ J  # (P, P)
+        g = J.T @ r  # (P,)
+        diag = A.diagonal().clone()
+        diag.clamp_(min=float(diag.max()) * 1e-12 + torch.finfo(A.dtype).tiny)
+        theta0 = theta.clone()
+        for _ in range(self.max_tries):
+            delta = _damped_solve(A, g, diag * self.damping)
+            if delta is None:
+                self.damping *= self.nu
+                self.nu *= 2
+                continue
+            predicted = -float(2 * delta.dot(g) + delta.dot(A @ delta))
+            torch.add(theta0, delta, out=theta)
+            r_new = objective.residuals()
+            new_loss = float(r_new.dot(r_new))
+            actual = loss - new_loss
+            if math.isfinite(new_loss) and actual > 0 and predicted > 0:
+                rho = actual / predicted
+                self.damping *= max(1 / 3, 1 - (2 * rho - 1) ** 3)
+                self.nu = 2.0
+                return new_loss / r.numel()
+            self.damping *= self.nu
+            self.nu *= 2
+        theta.copy_(theta0)
+        return loss / r.numel()
+
+    def state_dict(self) -> dict:
+        return {"damping": self.damping, "nu": self.nu}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.damping, self.nu = float(state["damping"]), float(state["nu"])
+
+
+def _damped_solve(A, g, damping_diag):
+    """Solve (A + diag(damping)) delta = -g by Cholesky; None if not positive definite."""
+    M = A.clone()
+    M.diagonal().add_(damping_diag)
+    L, info = torch.linalg.cholesky_ex(M)
+    if int(info) != 0:
+        return None
+    return torch.cholesky_solve(-g.unsqueeze(1), L).squeeze(1)

@@ -1,0 +1,126 @@
+"""Training: optimizers reduce the loss, fits are reproducible, bad data is refused."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from kanopy import KAN
+
+from conftest import uniform_samples
+
+
+def toy(n=400, seed=0):
+    X = uniform_samples(n, 2, seed=seed)
+    return X, torch.exp(torch.sin(math.pi * X[:, :1]) + X[:, 1:] ** 2)
+
+
+@pytest.mark.parametrize("optimizer,steps", [("lbfgs", 20), ("adam", 200), ("lm", 20)])
+def test_optimizers_reduce_the_error(optimizer, steps):
+    X, y = toy()
+    model = KAN([2, 3, 1], grid=5, seed=0)
+    with torch.no_grad():
+        start = torch.sqrt(torch.mean((model(X) - y) ** 2)).item()
+    history = model.fit(X, y, steps=steps, optimizer=optimizer, progress=False)
+    assert len(history) == steps
+    assert history.train_rmse[-1] < 0.05 * start
+    assert all(s2 >= s1 for s1, s2 in zip(history.seconds, history.seconds[1:]))
+
+
+def test_history_reports_validation_and_regularisation():
+    X, y = toy()
+    Xv, yv = toy(100, seed=1)
+    model = KAN([2, 3, 1], grid=3, seed=0)
+    history = model.fit(X, y, steps=5, lamb=1e-3, X_val=Xv, y_val=yv, progress=False)
+    with torch.no_grad():
+        val = torch.sqrt(torch.mean((model(Xv) - yv) ** 2)).item()
+    assert history.val_rmse[-1] == pytest.approx(val, rel=1e-12)
+    assert all(r > 0 for r in history.reg)
+    assert set(history.to_dict()) == {"step", "train_rmse", "val_rmse", "reg", "seconds"}
+
+
+def test_same_seed_gives_the_same_fit_twice():
+    X, y = toy()
+    runs = []
+    for _ in range(2):
+        model = KAN([2, 3, 1], grid=4, seed=3)
+        history = model.fit(X, y, steps=6, batch_size=100, optimizer="adam", seed=5, progress=False)
+        model.refine(8)
+        history2 = model.fit(X, y, steps=4, progress=False)
+        runs.append((history.train_rmse + history2.train_rmse, [p.detach().clone() for p in model.parameters()]))
+    assert runs[0][0] == runs[1][0]
+    assert all(torch.equal(a, b) for a, b in zip(runs[0][1], runs[1][1]))
+
+
+def test_fused_and_torch_objectives_train_alike():
+    X, y = toy()
+    results = []
+    for backend in ("auto", "torch"):
+        model = KAN([2, 3, 1], grid=5, seed=0)
+        model.backend = backend
+        results.append(model.fit(X, y, steps=3, progress=False).train_rmse)
+    np.testing.assert_allclose(results[0], results[1], rtol=1e-6)
+
+
+def test_levenberg_marquardt_reaches_the_least_squares_optimum():
+    """With a zero base function a one-edge KAN is a linear least-squares spline problem:
+    LM must reach scipy's least-squares spline on the same knots."""
+    from scipy.interpolate import make_lsq_spline
+
+    X = uniform_samples(500, 1, seed=2)
+    y = torch.sin(3 * X) + X**2
+    model = KAN([1, 1], grid=20, seed=0, base_fn="zero")
+    model.fit(X, y, steps=15, optimizer="lm", update_grid=False, progress=False)
+    order = X[:, 0].argsort()
+    reference = make_lsq_spline(X[order, 0].numpy(), y[order, 0].numpy(), model.layers[0].knots[0].numpy(), k=3)
+    with torch.no_grad():
+        ours = torch.sqrt(torch.mean((model(X) - y) ** 2)).item()
+    best = float(((reference(X[:, 0].numpy()) - y[:, 0].numpy()) ** 2).mean() ** 0.5)
+    assert ours <= best * (1 + 1e-6)
+
+
+def test_grid_updates_follow_the_data():
+    X = uniform_samples(300, 2, seed=4, lo=2.0, hi=5.0)
+    y = X[:, :1] * X[:, 1:]
+    model = KAN([2, 2, 1], grid=5, seed=0)
+    model.fit(X, y, steps=2, progress=False)
+    lo, hi = model.layers[0].domain()
+    torch.testing.assert_close(lo, X.min(0).values)
+    torch.testing.assert_close(hi, X.max(0).values)
+
+
+def test_numpy_inputs_and_one_dimensional_targets():
+    X, y = toy(200)
+    model = KAN([2, 2, 1], grid=3, seed=0)
+    history = model.fit(X.numpy(), y[:, 0].numpy(), steps=2, progress=False)
+    assert len(history) == 2
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda X, y: (X[:, :1], y), "X has 1 columns but the model expects 2"),
+    (lambda X, y: (X, y[:-1]), "different numbers of rows"),
+    (lambda X, y: (X.index_fill(0, torch.tensor([7]), float("nan")), y), "X contains NaN at row 7"),
+    (lambda X, y: (X, y.index_fill(0, torch.tensor([3]), float("inf"))), "y contains inf at row 3"),
+    (lambda X, y: (X[:0], y[:0]), "X is empty"),
+    (lambda X, y: (X[None], y), "2-D array"),
+    (lambda X, y: (np.array([["a", "b"]]), y[:1]), "numeric"),
+])
+def test_bad_data_is_refused_with_a_clear_message(make, match):
+    X, y = toy(20)
+    model = KAN([2, 2, 1], grid=3)
+    with pytest.raises(ValueError, match=match):
+        model.fit(*make(X, y), steps=1, progress=False)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(optimizer="sgd"), "unknown optimizer"), (dict(steps=-1), "steps"), (dict(batch_size=0), "batch_size"),
+    (dict(lamb=-1.0), "lamb"), (dict(lamb=0.1, optimizer="lm"), "sum of squares"),
+    (dict(X_val=np.zeros((2, 2))), "both X_val and y_val"), (dict(resume=True), "no saved optimizer state"),
+])
+def test_bad_options(kwargs, match):
+    X, y = toy(20)
+    options = dict(steps=1, progress=False)
+    options.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        KAN([2, 2, 1], grid=3).fit(X, y, **options)
