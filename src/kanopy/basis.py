@@ -82,7 +82,7 @@ def _interval(x: torch.Tensor, knots: torch.Tensor, k: int, uniform: bool) -> to
     intervals k .. G+k-1. x: (N, in) inside the domain."""
     G = knots.shape[1] - 2 * k - 1
     if uniform:
-        h = (knots[:, k + 1] - knots[:, k])  # (in,)
+        h = (knots[:, G + k] - knots[:, k]) / G  # (in,) from the whole domain: see _cardinal_values
         j = torch.floor((x - knots[:, k]) / h).long() + k
     else:
         # searchsorted wants the sorted rows first: (in, G+1) boundaries vs (in, N) values
@@ -117,8 +117,11 @@ def local_basis(
 
 def _cardinal_values(xc, knots, j, k):
     """Uniform knots: the recurrence in the local coordinate f in [0, 1)."""
-    h = knots[:, k + 1] - knots[:, k]  # (in,)
-    t_j = knots[:, 0] + h * j  # (N, in) left end of the interval (knots[:, 0] is t_0)
+    # spacing from the whole domain, positions from its left end: in float32, one gap
+    # (knots[k+1] - knots[k]) carries two roundings that j steps of it would multiply
+    G = knots.shape[1] - 2 * k - 1
+    h = (knots[:, G + k] - knots[:, k]) / G  # (in,)
+    t_j = knots[:, k] + h * (j - k)  # (N, in) left end of the interval
     f = ((xc - t_j) / h).unsqueeze(-1)  # (N, in, 1)
     ones = torch.ones_like(f)
     prev = ones  # degree 0: (N, in, 1)

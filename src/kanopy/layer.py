@@ -11,6 +11,7 @@ from torch import nn
 
 from . import basis, kernels
 from .functions import BASE_FUNCTIONS
+from .symbolic.edges import SymbolicEdges
 
 
 class KANLayer(nn.Module):
@@ -71,6 +72,7 @@ class KANLayer(nn.Module):
             torch.full((in_dim, out_dim), scale_sp / in_dim**0.5, **factory), requires_grad=sp_trainable
         )
         self.bias = nn.Parameter(torch.zeros(out_dim, **factory), requires_grad=bias_trainable)
+        self.symbolic = SymbolicEdges(in_dim, out_dim, **factory)  # edges snapped to formulas
         self.backend = "auto"  # kernels to use: "auto", "fused" or "torch" (see kanopy.kernels)
         self._uniform_key = None
         self._uniform = True
@@ -92,18 +94,14 @@ class KANLayer(nn.Module):
     @property
     def plain(self) -> bool:
         """True when every edge is a spline plus base branch (no symbolic edges)."""
-        return True
+        return self.symbolic.count == 0
+
+    def numeric_mask(self) -> torch.Tensor:
+        """Mask of the edges computed by splines: active and not symbolic (in, out)."""
+        return self.mask if self.plain else self.mask * (1 - self.symbolic.active)
 
     def domain(self) -> tuple[torch.Tensor, torch.Tensor]:
         return basis.domain(self.knots, self.k)
-
-    def effective_coef(self) -> torch.Tensor:
-        """Spline coefficients with mask and scale_sp folded in: (in, G+k, out)."""
-        return self.coef * (self.mask * self.scale_sp).unsqueeze(1)
-
-    def effective_base(self) -> torch.Tensor:
-        """Base-branch weights with the mask folded in: (in, out)."""
-        return self.mask * self.scale_base
 
     def base(self, x: torch.Tensor) -> torch.Tensor:
         return BASE_FUNCTIONS[self.base_fn](x)
@@ -111,8 +109,9 @@ class KANLayer(nn.Module):
     # -------------------------------------------------------------------- forward
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (N, in) -> (N, out)."""
-        return kernels.layer_forward(x, self.knots, self.coef, self.scale_sp, self.scale_base, self.mask,
-                                     self.bias, self.k, self.uniform, self.base_fn, self.backend)
+        y = kernels.layer_forward(x, self.knots, self.coef, self.scale_sp, self.scale_base, self.numeric_mask(),
+                                  self.bias, self.k, self.uniform, self.base_fn, self.backend)
+        return y if self.plain else y + self.symbolic(x, self.mask)
 
     def spline_values(self, x: torch.Tensor) -> torch.Tensor:
         """Raw spline of every edge (no scales, no mask): (N, in, out)."""
@@ -120,8 +119,10 @@ class KANLayer(nn.Module):
 
     def edge_values(self, x: torch.Tensor) -> torch.Tensor:
         """The activation of every edge, phi_ij(x_i): (N, in, out). Built only on request."""
-        spline = basis.evaluate(x, self.knots, self.effective_coef(), self.k)
-        return spline + self.base(x).unsqueeze(-1) * self.effective_base()
+        mask = self.numeric_mask()
+        coef = self.coef * (mask * self.scale_sp).unsqueeze(1)
+        edges = basis.evaluate(x, self.knots, coef, self.k) + self.base(x).unsqueeze(-1) * (mask * self.scale_base)
+        return edges if self.plain else edges + self.symbolic.edge_values(x, self.mask)
 
     # ---------------------------------------------------------------- grid moves
     @torch.no_grad()

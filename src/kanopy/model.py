@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import sympy
 import torch
 from torch import nn
 
@@ -103,6 +104,8 @@ class KAN(nn.Module):
         self.register_buffer("out_shift", torch.zeros(n_out, **factory))
         self.register_buffer("out_scale", torch.ones(n_out, **factory))
         self.fit_state: dict | None = None  # optimizer state for resuming, set by fit()
+        # inputs to fit symbolic edges on and to draw: a subset of the last fitted data (not saved)
+        self.samples: torch.Tensor | None = None
 
     # ----------------------------------------------------------------- properties
     @property
@@ -223,7 +226,70 @@ class KAN(nn.Module):
         """Train on (X, y); see :func:`kanopy.fit.fit` for the options. Returns a History."""
         from .fit import fit
 
-        return fit(self, X, y, **options)
+        history = fit(self, X, y, **options)
+        self.remember(X)
+        return history
+
+    def remember(self, X, max_samples: int = 2000) -> "KAN":
+        """Keep (evenly spaced rows of) X as the samples that symbolic fitting and plots use."""
+        from .validation import as_matrix
+
+        X = as_matrix(X, "X", dtype=self.dtype, device=self.device, columns=self.n_inputs)
+        step = max(1, -(-X.shape[0] // max_samples))
+        self.samples = X[::step].detach().clone()
+        return self
+
+    # ------------------------------------------------------------------ symbolic
+    def suggest_symbolic(self, l: int, i: int, j: int, top: int = 5, **options):
+        """Candidates c * f(a x + b) + d for edge (l, i, j), best first (see symbolic.snap)."""
+        from .symbolic import snap
+
+        return snap.suggest(self, l, i, j, top=top, **options)
+
+    def fix_symbolic(self, l: int, i: int, j: int, name: str, **options):
+        """Snap edge (l, i, j) to the library function `name` (affine parameters fitted)."""
+        from .symbolic import snap
+
+        return snap.fix(self, l, i, j, name, **options)
+
+    def unfix_symbolic(self, l: int, i: int, j: int) -> None:
+        from .symbolic import snap
+
+        snap.unfix(self, l, i, j)
+
+    def auto_symbolic(self, r2_threshold: float = 0.99, weight_simple: float = 1.0, **options) -> dict:
+        """Snap every numeric edge whose best candidate reaches R^2 >= r2_threshold."""
+        from .symbolic import snap
+
+        return snap.auto(self, r2_threshold=r2_threshold, weight_simple=weight_simple, **options)
+
+    def symbolic_formula(self, var_names=None, simplify: bool = True, round_digits: int | None = None,
+                         X=None, y=None, tolerance: float = 1e-6) -> list:
+        """One sympy expression per output, in the given variable names and original units.
+
+        Constants are rounded to simple values (0, integers, fractions, multiples of pi...)
+        where that changes the outputs by at most `tolerance` times their spread (measured
+        against y when given, else against the model itself on X or its samples); with
+        `round_digits`, constants are instead rounded to that many significant digits."""
+        from .symbolic import constants, formula
+
+        exprs = formula.model_expressions(self, var_names)
+        if round_digits is not None:
+            exprs = [e.xreplace({f: sympy.Float(float(f), round_digits) for f in e.atoms(sympy.Float)})
+                     for e in exprs]
+        else:
+            X = self.samples if X is None else torch.as_tensor(X, dtype=self.dtype, device=self.device)
+            if X is not None:
+                with torch.no_grad():
+                    reference = self(X) if y is None else torch.as_tensor(y, dtype=self.dtype).reshape(X.shape[0], -1)
+                variables = formula.symbols_for(var_names or [f"x_{i + 1}" for i in range(self.n_inputs)],
+                                                (self.samples > 0).all(dim=0).tolist()
+                                                if self.samples is not None else None)
+                exprs = [constants.round_constants(e, variables, X, reference[:, o], floor=tolerance)[0]
+                         for o, e in enumerate(exprs)]
+        if simplify:
+            exprs = [sympy.simplify(e) for e in exprs]
+        return exprs
 
     # --------------------------------------------------------------------- files
     def config(self) -> dict:
@@ -236,6 +302,7 @@ class KAN(nn.Module):
             "seed": self.seed,
             "mult_arity": self.mult_arity,
             "options": self.options,
+            "symbolic": [layer.symbolic.names for layer in self.layers],
         }
 
     @classmethod
@@ -250,6 +317,8 @@ class KAN(nn.Module):
         for layer, grid in zip(model.layers, grids):
             if layer.grid != grid:
                 layer.refine(grid)  # shapes only: the values come from the state dict
+        for layer, names in zip(model.layers, config.get("symbolic") or []):
+            layer.symbolic.set_names(names)
         return model
 
     def save(self, path, include_fit_state: bool = True) -> None:

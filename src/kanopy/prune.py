@@ -85,6 +85,7 @@ def subnetwork(model, X: torch.Tensor, keep_hidden: list, weak_edges: list | Non
         width.append([int((kept < n_sum).sum()), int((kept >= n_sum).sum())])
     config = model.config()
     config["width"] = width
+    config.pop("symbolic", None)  # sliced below
     smaller = KAN.from_config(config, device=model.device)
     for name in ("in_shift", "in_scale", "out_shift", "out_scale"):
         getattr(smaller, name).copy_(getattr(model, name))
@@ -103,6 +104,7 @@ def subnetwork(model, X: torch.Tensor, keep_hidden: list, weak_edges: list | Non
             value = getattr(old, name)[rows]
             getattr(new, name).data = (value[:, :, cols] if name == "coef" else value[:, cols]).clone()
         new.bias.data = bias[cols].clone()
+        new.symbolic = old.symbolic.select(rows, cols)
         new.backend = old.backend
     return smaller
 

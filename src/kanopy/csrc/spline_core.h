@@ -46,7 +46,9 @@ struct Geometry {
       const T* ti = t + i * M;
       lo[i] = ti[K];
       hi[i] = ti[G + K];
-      inv_h[i] = T(1) / (ti[K + 1] - ti[K]);
+      // spacing from the whole domain, not one gap: in float32 a single gap carries the
+      // rounding of two knots, and j gaps of it drift from the stored knots as j grows
+      inv_h[i] = T(G) / (ti[G + K] - ti[K]);
     }
     if (uniform) return;
     bucket.assign(in * (nb + 1), 0);

@@ -1,0 +1,100 @@
+"""One call from data to formula: ``kanopy.discover(X, y)``.
+
+KAN structures are tried cheapest first within a time budget (see templates.py):
+additive y = sum_i phi_i(x_i), multiplicative y = s exp(sum_i phi_i(x_i)), a product node
+y = Phi(prod_i phi_i(x_i)), and a composition y = Phi(sum_i phi_i(x_i)). Each is trained,
+every edge snapped to its best library function, the formula's constants refitted to the data
+by Levenberg-Marquardt (machine precision when the structure is right), rounded to simple
+values where that does not hurt, and scored on held-out data. When no template is exact and
+the function separates into a product or sum over groups of variables (tested on a KAN
+surrogate), each group is solved the same way (see search.py). Formulas go on a Pareto front
+of complexity against error. Nothing in it is keyed to particular equations.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import sympy
+import torch
+
+from ..model import KAN
+from ..symbolic import constants, formula
+from ..validation import as_xy
+from .search import EXACT, Candidate, Clock, Problem, best, solve
+
+
+@dataclass
+class Discovery:
+    """What discover found: ``expr`` (sympy, in the given variable names), ``rmse`` on
+    held-out test data, the ``model`` (KAN) it came from when one did, and the ``pareto``
+    front of formulas, the chosen one first."""
+
+    expr: sympy.Expr
+    rmse: float
+    model: KAN | None
+    pareto: list[Candidate]
+    variables: list
+    seconds: float
+    relative_rmse: float = math.inf
+    log: list[str] = field(default_factory=list)
+
+    @property
+    def exact(self) -> bool:
+        """Held-out RMSE within 1e-9 of the target's spread."""
+        return self.relative_rmse <= EXACT
+
+    def __call__(self, X) -> np.ndarray:
+        """The formula on the rows of X (N, n_vars): (N,)."""
+        X = np.asarray(X, dtype=np.float64).reshape(len(X), -1)
+        f = sympy.lambdify(self.variables, self.expr, "numpy")
+        return np.broadcast_to(np.asarray(f(*X.T), dtype=np.float64), (X.shape[0],)).copy()
+
+    def table(self) -> str:
+        rows = [f"{'complexity':>10}  {'val RMSE':>10}  {'source':<18}  formula"]
+        rows += [f"{c.complexity:>10}  {c.rmse:>10.3g}  {c.source:<18}  {c.expr}" for c in self.pareto]
+        return "\n".join(rows)
+
+
+def discover(X, y, var_names=None, budget_s: float = 60.0, seed: int = 0, verbose: bool = False) -> Discovery:
+    """Find a closed-form formula y = f(X). X: (N, n) array or tensor, y: (N,) or (N, 1).
+
+    The data are split (seeded) into 60% training, 20% validation (model choice) and 20%
+    test (the reported ``rmse``). Returns a :class:`Discovery`."""
+    X, y = as_xy(X, y, None, 1, dtype=torch.float64, device="cpu")
+    n = X.shape[1]
+    if X.shape[0] < 20:
+        raise ValueError(f"discover needs at least 20 samples, got {X.shape[0]}")
+    names = [str(v) for v in var_names] if var_names is not None else [f"x_{i + 1}" for i in range(n)]
+    if len(names) != n:
+        raise ValueError(f"var_names has {len(names)} names for {n} columns of X")
+    if len(set(names)) != n:
+        raise ValueError("var_names must be distinct")
+    if budget_s <= 0:
+        raise ValueError(f"budget_s must be positive, got {budget_s!r}")
+    variables = formula.symbols_for(names, (X > 0).all(dim=0).tolist())
+    clock = Clock(budget_s, verbose)
+    g = torch.Generator().manual_seed(seed)
+    order = torch.randperm(X.shape[0], generator=g)
+    n_hold = max(1, X.shape[0] // 5)
+    test, val, train = order[:n_hold], order[n_hold:2 * n_hold], order[2 * n_hold:]
+    target = y[:, 0]
+    if float(target[train].std()) == 0.0:
+        expr = sympy.Float(float(target[0]), 17)
+        cand = Candidate(expr, 1, 0.0, "constant")
+        return Discovery(expr, 0.0, None, [cand], variables, clock.elapsed(), relative_rmse=0.0)
+    problem = Problem(X[train], target[train], X[val], target[val], variables, seed, clock)
+    front = solve(problem)
+    if not front:
+        raise RuntimeError("discover found no formula within the budget; give it a larger budget_s")
+    chosen = best(front, problem)
+    test_rmse = constants.rmse_of(chosen.expr, variables, X[test], target[test])
+    pareto = [chosen] + sorted((c for c in front if c is not chosen), key=lambda c: (c.rmse, c.complexity))
+    spread = float(target[test].std()) if len(test) > 1 else problem.scale
+    return Discovery(chosen.expr, test_rmse, chosen.model, pareto, variables, clock.elapsed(),
+                     relative_rmse=test_rmse / max(spread, 1e-300), log=clock.log)
+
+
+__all__ = ["discover", "Discovery", "Candidate"]

@@ -1,0 +1,212 @@
+"""The search: templates first, then separation into sub-problems, on a Pareto front.
+
+``solve(problem)`` tries the KAN templates on a problem, cheapest first, and stops as soon
+as one gives an exact formula. Otherwise, when the function separates (a product or a sum of
+functions of disjoint groups of variables, tested on a KAN surrogate of the data), each group
+becomes a sub-problem solved the same way on data drawn from the surrogate, and the parts are
+assembled into one formula whose constants are then refitted on the real data.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import sympy
+import torch
+
+from ..model import KAN
+from ..symbolic import constants, formula
+from . import separability, templates
+
+EXACT = 1e-9  # held-out RMSE / std(y) below which a formula counts as exact
+MAX_DEPTH = 2
+
+
+@dataclass
+class Candidate:
+    expr: sympy.Expr
+    complexity: int
+    rmse: float  # on the problem's validation split
+    source: str
+    model: KAN | None = None
+
+    def __repr__(self) -> str:
+        return f"Candidate({self.complexity}, {self.rmse:.3g}, {self.source}: {self.expr})"
+
+
+class Clock:
+    def __init__(self, budget_s: float, verbose: bool):
+        self.start = time.perf_counter()
+        self.deadline = self.start + budget_s
+        self.verbose = verbose
+        self.log: list[str] = []
+
+    def left(self) -> float:
+        return self.deadline - time.perf_counter()
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def say(self, text: str, depth: int = 0) -> None:
+        line = f"[{self.elapsed():6.1f}s] {'  ' * depth}{text}"
+        self.log.append(line)
+        if self.verbose:
+            print(line, flush=True)
+
+
+@dataclass
+class Problem:
+    """Training and validation data of one (sub)problem, and its variables.
+
+    ``noise`` is the relative error of the data source (0 for real data, the surrogate's
+    for sub-problems): formulas within a few times it count as exact here."""
+
+    Xtr: torch.Tensor
+    ytr: torch.Tensor
+    Xval: torch.Tensor
+    yval: torch.Tensor
+    variables: list
+    seed: int
+    clock: Clock
+    depth: int = 0
+    noise: float = 0.0
+    oracle: object = None  # callable X (N, n) -> y (N,): a surrogate of the function
+    oracle_noise: float = 0.0  # the surrogate's relative error
+    scale: float = field(init=False)
+
+    def __post_init__(self):
+        self.scale = float(self.ytr.std()) if self.ytr.numel() > 1 else 1.0
+
+    @property
+    def n(self) -> int:
+        return self.Xtr.shape[1]
+
+    @property
+    def tolerance(self) -> float:
+        return max(EXACT, 5 * self.noise)
+
+    def say(self, text):
+        self.clock.say(text, self.depth)
+
+
+def solve(problem: Problem) -> list[Candidate]:
+    """Pareto front of formulas for the problem (scored on its validation data): the quick
+    templates, then separation into sub-problems, then the remaining templates, stopping at
+    the first exact formula."""
+    front: list[Candidate] = []
+    stages = [templates.QUICK, "separate", templates.MORE]
+    for stage in stages:
+        if stage == "separate":
+            if problem.depth < MAX_DEPTH and problem.n >= 2:
+                front = _add(problem, front, _guarded(problem, "separation", lambda: separate(problem)) or [])
+        else:
+            for name, template in stage:
+                if not template.applies(problem):
+                    continue
+                found = _guarded(problem, name, lambda: template.run(problem)) or []
+                front = _add(problem, front, [c for c in (score(problem, e, name, m) for e, m in found) if c])
+                if _exact(front, problem):
+                    break
+        if _exact(front, problem):
+            problem.say("exact")
+            break
+        if problem.clock.left() <= 0:
+            problem.say("time budget used up")
+            break
+    return front
+
+
+def _guarded(problem, name, run):
+    if problem.clock.left() <= 0:
+        return None
+    try:
+        return run()
+    except (ValueError, RuntimeError, ArithmeticError, TypeError, IndexError) as err:
+        problem.say(f"{name}: failed ({type(err).__name__}: {str(err)[:100]})")
+        return None
+
+
+def _add(problem, front, cands):
+    for cand in cands:
+        problem.say(f"{cand.source}: {cand.expr}  (complexity {cand.complexity}, "
+                    f"val RMSE/std {cand.rmse / problem.scale:.3g})")
+    return pareto(front + list(cands))
+
+
+def _exact(front, problem) -> bool:
+    return bool(front) and best(front, problem).rmse <= problem.tolerance * problem.scale
+
+
+def separate(problem: Problem) -> list[Candidate]:
+    """Split into independent groups of variables (product or sum) and solve each."""
+    if problem.oracle is None:
+        problem.oracle, problem.oracle_noise = separability.surrogate(problem)
+        problem.say(f"surrogate: relative error {problem.oracle_noise:.2g}")
+    noise = max(problem.noise, problem.oracle_noise)
+    mode, groups = separability.groups(problem.oracle, problem.Xtr, noise, problem.seed)
+    if len(groups) < 2:
+        problem.say("not separable")
+        return []
+    problem.say(f"{mode} separable: {[[str(problem.variables[i]) for i in g] for g in groups]}")
+    parts = []
+    for group in groups:
+        sub = separability.sub_problem(problem, group, noise, mode)
+        sub_front = solve(sub)
+        if not sub_front:
+            return []
+        parts.append(best(sub_front, sub).expr)
+    expr = separability.assemble(parts, mode, problem)
+    cand = score(problem, expr, f"{mode}-separable", None)
+    return [cand] if cand is not None else []
+
+
+# ----------------------------------------------------------------------------- scoring
+def score(problem: Problem, expr, source, model) -> Candidate | None:
+    """Refit constants on train, round them, simplify; the validation RMSE decides."""
+    if problem.clock.left() <= 0:
+        return None
+    variables, Xtr, ytr = problem.variables, problem.Xtr, problem.ytr
+    floor = max(1e-13, problem.noise)
+    if problem.depth > 0:
+        # surrogate data: keep every constant free; the assembled formula is rounded on real data
+        expr, _ = constants.fit_constants(_simplify(expr), variables, Xtr, ytr)
+        rmse = constants.rmse_of(expr, variables, problem.Xval, problem.yval)
+        return Candidate(expr, formula.complexity(expr), rmse, source, model) if math.isfinite(rmse) else None
+    # simplifying can merge constants (exp(c) * x -> 0.159 * x): round again after it
+    for _ in range(2):
+        expr, _ = constants.round_constants(expr, variables, Xtr, ytr, floor=floor)
+        simple = _simplify(expr)
+        if simple == expr or not math.isfinite(constants.rmse_of(simple, variables, Xtr, ytr)):
+            break
+        expr = simple
+    rmse = constants.rmse_of(expr, variables, problem.Xval, problem.yval)
+    if not math.isfinite(rmse):
+        return None
+    return Candidate(expr, formula.complexity(expr), rmse, source, model)
+
+
+def _simplify(expr):
+    if formula.complexity(expr) > 300:
+        return expr
+    try:
+        return sympy.simplify(expr)
+    except Exception:  # sympy can fail on exotic forms: keep the unsimplified one
+        return expr
+
+
+def pareto(cands: list[Candidate]) -> list[Candidate]:
+    """Candidates not beaten by a simpler-or-equal one with lower-or-equal error."""
+    out = []
+    for c in sorted(cands, key=lambda c: (c.complexity, c.rmse)):
+        if not out or c.rmse < min(o.rmse for o in out):
+            out.append(c)
+    return out
+
+
+def best(front: list[Candidate], problem: Problem) -> Candidate:
+    """The simplest formula within a factor 2 of the lowest error (or exact)."""
+    lowest = min(c.rmse for c in front)
+    good = [c for c in front if c.rmse <= max(2 * lowest, problem.tolerance * problem.scale)]
+    return min(good, key=lambda c: (c.complexity, c.rmse))
