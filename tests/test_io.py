@@ -104,3 +104,12 @@ def test_failed_save_leaves_nothing_behind(tmp_path, monkeypatch):
         model.save(path)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.kan"]
+
+
+def test_model_files_get_ordinary_permissions(tmp_path):
+    old = os.umask(0o022)
+    try:
+        KAN([1, 1], grid=3).save(tmp_path / "m.kan")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "m.kan").stat().st_mode & 0o777 == 0o644

@@ -9,6 +9,13 @@ from .layer import KANLayer
 from .model import KAN
 
 
+def discover(X, y, var_names=None, budget_s: float = 60.0, seed: int = 0, verbose: bool = False):
+    """One call from data to formula; see :mod:`kanopy.discovery`."""
+    from .discovery import discover as _discover
+
+    return _discover(X, y, var_names=var_names, budget_s=budget_s, seed=seed, verbose=verbose)
+
+
 def load(path, device="cpu") -> KAN:
     """Read a model file written by ``KAN.save`` (safetensors + JSON; never pickle)."""
     from .io import load_model
@@ -16,4 +23,13 @@ def load(path, device="cpu") -> KAN:
     return load_model(path, device=device)
 
 
-__all__ = ["KAN", "KANLayer", "History", "ModelFileError", "load", "prune", "__version__"]
+def __getattr__(name):
+    # KANRegressor needs scikit-learn (optional): imported on first use only
+    if name == "KANRegressor":
+        from .estimator import KANRegressor
+
+        return KANRegressor
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["KAN", "KANLayer", "History", "ModelFileError", "discover", "load", "prune", "__version__"]

@@ -155,6 +155,10 @@ def fit(
     ``resume=True`` continues the previous fit of this model (its optimizer state, step count
     and batch sampling), e.g. after ``kanopy.load``. ``callback(step, history)`` may return
     True to stop early.
+
+    Ctrl-C (KeyboardInterrupt) is re-raised after the model, its ``fit_state`` and the history
+    are put back to the end of the last completed step, so the model can be saved and resumed
+    as if the fit had been asked for that many steps.
     """
     _check_options(steps, optimizer, batch_size, lamb, grid_update_every, stop_grid_update_step)
     factory = dict(dtype=model.dtype, device=model.device)
@@ -173,16 +177,19 @@ def fit(
     full_batch = batch_size is None or batch_size >= n
     t0 = time.perf_counter()
     display = StepProgress(steps, enabled=progress)
+    checkpoint = None
     try:
         with display:
             for i in range(steps):
                 step = start_step + i
+                grid_step = update_grid and step < stop_grid_update_step and step % grid_update_every == 0
+                checkpoint = _Checkpoint(i, model, objective, opt, generator, grid_step)
                 if full_batch:
                     Xb, yb = X, y
                 else:
                     idx = torch.randperm(n, generator=generator)[:batch_size].to(model.device)
                     Xb, yb = X[idx], y[idx]
-                if update_grid and step < stop_grid_update_step and step % grid_update_every == 0:
+                if grid_step:
                     model.update_grid(Xb)
                     objective.refresh()
                     if opt.name == "lbfgs":
@@ -199,6 +206,11 @@ def fit(
                 display.update(train_rmse, val_rmse)
                 if callback is not None and callback(step + 1, history):
                     break
+            checkpoint = None
+    except KeyboardInterrupt:
+        if checkpoint is not None:  # undo the unfinished step
+            checkpoint.restore(model, objective, opt, generator, history)
+        raise
     finally:
         objective.release()
         model.fit_state = {
@@ -209,6 +221,39 @@ def fit(
             "rng": generator.get_state(),
         }
     return history
+
+
+class _Checkpoint:
+    """What a step may change, copied before it (a Ctrl-C then undoes the step): the
+    parameters, the optimizer state, the batch generator and, on grid-update steps, the
+    buffers. Small next to a step's work: O(parameters), the LBFGS memory included."""
+
+    def __init__(self, index, model, objective, opt, generator, grid_step):
+        self.index = index
+        self.theta = objective.theta.clone()
+        self.opt_state = _cloned(opt.state_dict())
+        self.rng = generator.get_state()
+        self.buffers = {name: b.clone() for name, b in model.named_buffers()} if grid_step else {}
+
+    @torch.no_grad()
+    def restore(self, model, objective, opt, generator, history) -> None:
+        for name, value in self.buffers.items():
+            model.get_buffer(name).copy_(value)
+        objective.theta.copy_(self.theta)
+        opt.load_state_dict(self.opt_state)
+        generator.set_state(self.rng)
+        for key in ("step", "train_rmse", "val_rmse", "reg", "seconds"):
+            del getattr(history, key)[self.index:]
+
+
+def _cloned(state):
+    if isinstance(state, torch.Tensor):
+        return state.clone()
+    if isinstance(state, dict):
+        return {k: _cloned(v) for k, v in state.items()}
+    if isinstance(state, (list, tuple)):
+        return type(state)(_cloned(v) for v in state)
+    return state
 
 
 def _check_options(steps, optimizer, batch_size, lamb, every, stop):

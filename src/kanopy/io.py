@@ -4,7 +4,9 @@ A model file holds
 * every parameter and buffer of the model (bit-exact),
 * ``__metadata__``: ``format`` = "kanopy", ``format_version``, ``kanopy_version``, the
   architecture (``config``, JSON) and, when saved, the optimizer state needed to resume a
-  fit (``fit_state``, JSON for numbers; its tensors are stored under ``fit_state/...``).
+  fit (``fit_state``, JSON for numbers; its tensors are stored under ``fit_state/...``) and
+  ``info`` (JSON object, optional): what the model was fitted on and how (feature names,
+  target, recipe), kept in ``model.info``.
 
 Writing is atomic (a temporary file in the same folder, then a rename), so a failed or
 interrupted save never leaves a half-written model. Loading checks the file before building
@@ -16,7 +18,7 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
+import secrets
 from pathlib import Path
 
 import torch
@@ -48,7 +50,10 @@ def save_model(model, path, include_fit_state: bool = True) -> None:
         numbers, fit_tensors = _split_fit_state(model.fit_state)
         metadata["fit_state"] = json.dumps(numbers)
         tensors.update({_FIT_PREFIX + k: v for k, v in fit_tensors.items()})
-    _atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
+    info = getattr(model, "info", None)
+    if info:
+        metadata["info"] = json.dumps(info)
+    atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
 
 
 def load_model(path, device="cpu"):
@@ -66,7 +71,33 @@ def load_model(path, device="cpu"):
     if "fit_state" in metadata:
         fit_tensors = {k[len(_FIT_PREFIX):]: v for k, v in tensors.items() if k.startswith(_FIT_PREFIX)}
         model.fit_state = _join_fit_state(json.loads(metadata["fit_state"]), fit_tensors)
+    model.info = _info(metadata, path)
     return model.to(device)
+
+
+def read_metadata(path) -> dict:
+    """The JSON metadata of a kanopy model file (checked like ``load_model``), decoded:
+    format_version, kanopy_version, config, info and, when saved, fit_state (numbers only)."""
+    path = Path(path)
+    metadata, _ = _read(path)
+    try:
+        out = {"format_version": int(metadata["format_version"]), "kanopy_version": metadata.get("kanopy_version"),
+               "config": json.loads(metadata["config"]), "info": _info(metadata, path)}
+        if "fit_state" in metadata:
+            out["fit_state"] = json.loads(metadata["fit_state"])
+    except (KeyError, TypeError, ValueError) as err:
+        raise ModelFileError(f"{path}: inconsistent kanopy model file ({_short(err)})") from None
+    return out
+
+
+def _info(metadata: dict, path: Path) -> dict:
+    try:
+        info = json.loads(metadata.get("info", "{}"))
+    except ValueError as err:
+        raise ModelFileError(f"{path}: inconsistent kanopy model file (info: {_short(err)})") from None
+    if not isinstance(info, dict):
+        raise ModelFileError(f"{path}: inconsistent kanopy model file (info is not a JSON object)")
+    return info
 
 
 def _read(path: Path) -> tuple[dict, dict]:
@@ -100,17 +131,32 @@ def _read(path: Path) -> tuple[dict, dict]:
     return metadata, tensors
 
 
-def _atomic_write(path: Path, write) -> None:
-    """write(tmp_path) into a temporary file beside path, then rename it over path."""
+def atomic_write(path, write) -> None:
+    """write(tmp_path) into a temporary file beside path, then rename it over path: readers
+    see the old file or the complete new one, never a part (also on errors and Ctrl-C)."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = _new_file(path)
     try:
+        mode = tmp.stat().st_mode & 0o777
         write(tmp)
+        os.chmod(tmp, mode)  # some writers (safetensors) make their file private to the user
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _new_file(path: Path) -> Path:
+    """A new empty file beside path, with the permissions of any new file (umask applies;
+    tempfile.mkstemp would make it private to the user)."""
+    while True:
+        tmp = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
+            return tmp
+        except FileExistsError:  # pragma: no cover (48 random bits)
+            continue
 
 
 def _split_fit_state(state: dict) -> tuple[dict, dict]:

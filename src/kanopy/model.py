@@ -106,6 +106,7 @@ class KAN(nn.Module):
         self.fit_state: dict | None = None  # optimizer state for resuming, set by fit()
         # inputs to fit symbolic edges on and to draw: a subset of the last fitted data (not saved)
         self.samples: torch.Tensor | None = None
+        self.info: dict = {}  # what the model was fitted on (feature names, target, recipe): saved
 
     # ----------------------------------------------------------------- properties
     @property

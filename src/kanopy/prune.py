@@ -89,6 +89,8 @@ def subnetwork(model, X: torch.Tensor, keep_hidden: list, weak_edges: list | Non
     smaller = KAN.from_config(config, device=model.device)
     for name in ("in_shift", "in_scale", "out_shift", "out_scale"):
         getattr(smaller, name).copy_(getattr(model, name))
+    smaller.info = dict(model.info)
+    smaller.samples = model.samples
     for l, (old, new) in enumerate(zip(model.layers, smaller.layers)):
         rows, cols = keep[l], _subnodes(model, l, keep[l + 1])
         mean_edges = traces[l].edges.mean(dim=0)  # (in, out_sub)

@@ -175,12 +175,14 @@ def score(problem: Problem, expr, source, model) -> Candidate | None:
         rmse = constants.rmse_of(expr, variables, problem.Xval, problem.yval)
         return Candidate(expr, formula.complexity(expr), rmse, source, model) if math.isfinite(rmse) else None
     # simplifying can merge constants (exp(c) * x -> 0.159 * x): round again after it
-    for _ in range(2):
+    for _ in range(3):
         expr, _ = constants.round_constants(expr, variables, Xtr, ytr, floor=floor)
         simple = _simplify(expr)
         if simple == expr or not math.isfinite(constants.rmse_of(simple, variables, Xtr, ytr)):
             break
         expr = simple
+    else:
+        expr, _ = constants.round_constants(expr, variables, Xtr, ytr, floor=floor)
     rmse = constants.rmse_of(expr, variables, problem.Xval, problem.yval)
     if not math.isfinite(rmse):
         return None

@@ -119,7 +119,13 @@ class LBFGS:
             if not gtd < 0:  # lost descent: start over from steepest descent
                 self.reset()
                 d, gtd, fresh = -g, -float(g.dot(g)), True
-            t = self.lr * min(1.0, 1.0 / float(g.abs().sum())) if fresh else self.lr
+            if fresh:
+                size = float(g.abs().sum())
+                if size == 0.0:  # a stationary point (e.g. an exact fit): nothing left to do
+                    break
+                t = self.lr * min(1.0, 1.0 / size)
+            else:
+                t = self.lr
             self.prev_grad = g
             theta0 = theta.clone()
             new_loss, g_new, t, n = strong_wolfe(objective, theta0, d, t, loss, g, gtd)

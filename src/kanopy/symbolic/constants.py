@@ -126,6 +126,7 @@ def simple_values(value: float, max_denominator: int = 12) -> list[sympy.Expr]:
     add(sympy.Integer(0))
     if abs(value) < 1e-300 or not math.isfinite(value):
         return out
+    add(sympy.Integer(1 if value > 0 else -1))
     add(sympy.Integer(round(value)))
     frac = Fraction(value).limit_denominator(max_denominator)
     add(sympy.Rational(frac.numerator, frac.denominator))
@@ -137,10 +138,13 @@ def simple_values(value: float, max_denominator: int = 12) -> list[sympy.Expr]:
     return [c for c in out if c == 0 or abs(float(c) - value) <= 0.5 * abs(value) + 1e-12]
 
 
-def round_constants(expr, variables, X, y, slack: float = 1e-6, floor: float = 1e-13):
+def round_constants(expr, variables, X, y, slack: float = 1e-6, floor: float = 1e-13, closeness: float = 1e-4):
     """Replace Float constants by simple values wherever, after refitting the other
     constants, the RMSE stays within (1 + slack) of the best so far, or below floor times
-    the spread of y. Returns (expr, RMSE)."""
+    the spread of y. Only values within `closeness` (relative) of a constant are tried: an
+    approximate formula keeps its constants rather than drifting to odd "simple" ones
+    (0 and +-1 are always tried: they remove terms and redundant scales).
+    Returns (expr, RMSE)."""
     if not expr.atoms(sympy.Float):
         return expr, rmse_of(expr, variables, X, y)
     consts = Constants(expr, variables)
@@ -154,7 +158,11 @@ def round_constants(expr, variables, X, y, slack: float = 1e-6, floor: float = 1
         order = sorted(set(range(len(theta))) - set(exact), key=lambda k: -abs(float(theta[k])))
         for k in order:
             limit = max(best * (1 + slack), floor * scale)
-            for candidate in simple_values(float(theta[k])):
+            value = float(theta[k])
+            for candidate in simple_values(value):
+                # 0 and +-1 always (they remove terms and redundant scales); others only nearby
+                if candidate not in (0, 1, -1) and abs(float(candidate) - value) > closeness * max(1.0, abs(value)):
+                    continue
                 trial = theta.clone()
                 trial[k] = float(candidate)
                 free = torch.ones(len(theta), dtype=torch.bool)

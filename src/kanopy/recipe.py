@@ -1,0 +1,228 @@
+"""The default way from data to a fitted KAN, shared by ``KANRegressor`` and ``kanopy fit``.
+
+A :class:`Recipe` names the network ([n_features, *hidden, n_outputs], spline order k,
+dtype, seed) and the schedule: grid extension through ``grids`` (coarse to fine), with
+``steps`` optimizer steps at each grid. :func:`start` builds the network and puts the data
+scaling into its buffers (inputs to [-1, 1], targets to zero mean and unit variance), so
+``model(X)`` works on raw data and a formula can fold the scaling in. :func:`train` brings a
+model to the end of the recipe from wherever it stands (its grid and ``fit_state``), so the
+same call starts a fit, finishes one that was interrupted and saved, or extends a finished
+one with more steps or finer grids.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import numbers
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import torch
+
+from .fit import History
+from .model import DTYPES, KAN
+from .optim import OPTIMIZERS
+from .validation import check_not_constant, check_rows
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """Network and schedule of a fit; checked on creation (ValueError naming the field).
+
+    hidden: widths of the hidden layers; grids: grid sizes, increasing; steps: optimizer steps
+    at each grid; optimizer, lamb, batch_size: as in :func:`kanopy.fit.fit`; k: spline
+    order; dtype: "float64" or "float32"; seed: of the network and of batch sampling."""
+
+    hidden: tuple[int, ...] = (5,)
+    grids: tuple[int, ...] = (3, 10, 20)
+    steps: int = 50
+    optimizer: str = "lbfgs"
+    k: int = 3
+    dtype: str = "float64"
+    seed: int = 0
+    lamb: float = 0.0
+    batch_size: int | None = None
+
+    def __post_init__(self):
+        hidden, grids = _int_tuple(self.hidden, "hidden"), _int_tuple(self.grids, "grids")
+        if any(h < 1 for h in hidden):
+            raise ValueError(f"hidden layer widths must be positive integers, got {self.hidden!r}")
+        if not grids or any(g < 1 for g in grids) or any(b <= a for a, b in zip(grids, grids[1:])):
+            raise ValueError(f"grids must be one or more positive integers, increasing, got {self.grids!r}")
+        if not _is_int(self.steps) or self.steps < 0:
+            raise ValueError(f"steps must be a nonnegative integer, got {self.steps!r}")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose one of {sorted(OPTIMIZERS)}")
+        if not _is_int(self.k) or self.k < 1:
+            raise ValueError(f"k must be a positive integer, got {self.k!r}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {sorted(DTYPES)}, got {self.dtype!r}")
+        if not _is_int(self.seed):
+            raise ValueError(f"seed must be an integer, got {self.seed!r}")
+        if not isinstance(self.lamb, numbers.Real) or isinstance(self.lamb, bool) or not self.lamb >= 0:
+            raise ValueError(f"lamb must be a number >= 0, got {self.lamb!r}")
+        if self.batch_size is not None and (not _is_int(self.batch_size) or self.batch_size < 1):
+            raise ValueError(f"batch_size must be a positive integer or None, got {self.batch_size!r}")
+        normal = dict(hidden=hidden, grids=grids, steps=int(self.steps), k=int(self.k), seed=int(self.seed),
+                      lamb=float(self.lamb), batch_size=None if self.batch_size is None else int(self.batch_size))
+        for name, value in normal.items():  # plain Python numbers (numpy ones come from e.g. GridSearchCV)
+            object.__setattr__(self, name, value)
+
+    def width(self, n_inputs: int, n_outputs: int) -> list[int]:
+        return [n_inputs, *self.hidden, n_outputs]
+
+    def to_dict(self) -> dict:
+        """JSON-able (for model files)."""
+        out = dataclasses.asdict(self)
+        out["hidden"], out["grids"] = list(self.hidden), list(self.grids)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict, **changes) -> "Recipe":
+        """A recipe from ``to_dict`` output (unknown keys ignored), with ``changes`` applied."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{**{k: v for k, v in data.items() if k in known}, **changes})
+
+    def check_model(self, model: KAN, n_inputs: int, n_outputs: int) -> None:
+        """ValueError unless ``model`` is the network this recipe builds for n_inputs features
+        and n_outputs targets (for resuming)."""
+        width = [sum(w) for w in model.width]
+        expected = self.width(n_inputs, n_outputs)
+        problems = []
+        if width != expected:
+            problems.append(f"width {width}, not {expected}")
+        if model.k != self.k:
+            problems.append(f"k = {model.k}, not {self.k}")
+        if model.dtype != DTYPES[self.dtype]:
+            problems.append(f"dtype {str(model.dtype).removeprefix('torch.')}, not {self.dtype}")
+        if problems:
+            raise ValueError("the model does not match the recipe: it has " + "; ".join(problems))
+
+
+@dataclass
+class Stage:
+    """One grid of a :func:`train` call: its history (steps taken in this call)."""
+
+    grid: int
+    history: History
+    seconds: float
+
+    @property
+    def steps(self) -> int:
+        return len(self.history)
+
+    @property
+    def train_rmse(self) -> float | None:
+        return self.history.train_rmse[-1] if len(self.history) else None
+
+    @property
+    def val_rmse(self) -> float | None:
+        return self.history.val_rmse[-1] if len(self.history) else None
+
+
+def start(X: torch.Tensor, y: torch.Tensor, recipe: Recipe, device="cpu") -> KAN:
+    """A new network for (X, y) (2-D tensors) with the data scaling in its buffers."""
+    check_rows(X.shape[0], "the data")
+    check_not_constant(y, "the target")
+    model = KAN(recipe.width(X.shape[1], y.shape[1]), grid=recipe.grids[0], k=recipe.k, seed=recipe.seed,
+                dtype=recipe.dtype, device=device)
+    set_scaling(model, X, y)
+    return model
+
+
+@torch.no_grad()
+def set_scaling(model: KAN, X: torch.Tensor, y: torch.Tensor) -> None:
+    """Inputs: [min, max] of each column -> [-1, 1]; targets: mean 0, standard deviation 1
+    (a constant column keeps scale 1). Stored in in_shift/in_scale/out_shift/out_scale."""
+    X = X.to(model.dtype)
+    y = y.to(model.dtype)
+    lo, hi = X.min(dim=0).values, X.max(dim=0).values
+    half = (hi - lo) / 2
+    model.in_shift.copy_((hi + lo) / 2)
+    model.in_scale.copy_(torch.where(half > 0, half, torch.ones_like(half)))
+    std = y.std(dim=0, correction=0)
+    model.out_shift.copy_(y.mean(dim=0))
+    model.out_scale.copy_(torch.where(std > 0, std, torch.ones_like(std)))
+
+
+def split(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(training rows, validation rows) of n rows: round(n * fraction) rows drawn at random
+    from ``seed`` for validation; both in their original order (fraction 0: all rows, in order)."""
+    if not 0 <= fraction < 1:
+        raise ValueError(f"the validation fraction must be in [0, 1), got {fraction!r}")
+    n_val = round(n * fraction)
+    if fraction > 0 and n_val == 0:
+        raise ValueError(f"{n} rows are too few to hold out a fraction {fraction} of them for validation")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(int(seed)))
+    return order[n_val:].sort().values, order[:n_val].sort().values
+
+
+def position(model: KAN, recipe: Recipe) -> tuple[int, int]:
+    """(index of the grid the model is at or goes to next, steps it has done there).
+    The index is len(recipe.grids) when the model has finished the recipe."""
+    grid = model.grid
+    done = int(model.fit_state["step"]) if model.fit_state else 0
+    for index, g in enumerate(recipe.grids):
+        if g > grid:
+            return index, 0
+        if g == grid:
+            return (index, done) if done < recipe.steps else (index + 1, 0)
+    return len(recipe.grids), 0
+
+
+def train(model: KAN, X, y, recipe: Recipe, *, X_val=None, y_val=None, progress: bool = False,
+          callback=None) -> list[Stage]:
+    """Bring ``model`` to the end of ``recipe`` on (X, y): at each grid from the one it stands
+    at, refine to it (grid extension) and fit the steps left there, continuing a fit the
+    model's ``fit_state`` records. An uninterrupted call and one interrupted (Ctrl-C), saved,
+    loaded and called again give the same model. ``callback(grid, step, history)`` is called
+    after every step (step counts from the start of that grid); returns one :class:`Stage`
+    per grid it trained at."""
+    index, done = position(model, recipe)
+    stages = []
+    for grid in recipe.grids[index:]:
+        if model.grid != grid:
+            with _deferred_interrupt():  # never leave a half-refined model
+                model.refine(grid)
+        each = None if callback is None else (lambda step, history, grid=grid: callback(grid, step, history))
+        t0 = time.perf_counter()
+        history = model.fit(X, y, steps=recipe.steps - done, optimizer=recipe.optimizer, lamb=recipe.lamb,
+                            batch_size=recipe.batch_size, X_val=X_val, y_val=y_val, progress=progress,
+                            seed=recipe.seed, resume=model.fit_state is not None, callback=each)
+        stages.append(Stage(grid=grid, history=history, seconds=time.perf_counter() - t0))
+        done = 0
+    return stages
+
+
+@contextmanager
+def _deferred_interrupt():
+    """Hold a Ctrl-C that arrives inside the block until the block ends (in the main thread,
+    with Python's default SIGINT handler; elsewhere the block runs unprotected)."""
+    if (threading.current_thread() is not threading.main_thread()
+            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        yield
+        return
+    received = []
+    signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if received:
+        raise KeyboardInterrupt
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _int_tuple(value, name: str) -> tuple[int, ...]:
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise ValueError(f"{name} must be a sequence of integers, got {value!r}")
+    items = tuple(value)
+    if not all(_is_int(v) for v in items):
+        raise ValueError(f"{name} must be a sequence of integers, got {value!r}")
+    return tuple(int(v) for v in items)

@@ -1,0 +1,159 @@
+"""KANRegressor: a scikit-learn estimator that fits well, with clear errors on bad data."""
+
+import math
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+pytest.importorskip("sklearn")
+
+from sklearn.base import clone  # noqa: E402
+from sklearn.exceptions import NotFittedError  # noqa: E402
+from sklearn.model_selection import GridSearchCV  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+from sklearn.utils.estimator_checks import check_estimator  # noqa: E402
+
+import kanopy  # noqa: E402
+from kanopy import KANRegressor  # noqa: E402
+
+SMALL = dict(hidden=(3,), grids=(3, 6), steps=10)
+
+
+def toy(n, seed):
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-2, 3, size=(n, 2))  # not in [-1, 1]: the scaling has work to do
+    return X, np.sin(math.pi * X[:, 0] / 2) + 0.3 * X[:, 1] ** 2
+
+
+def test_passes_scikit_learns_estimator_checks():
+    check_estimator(KANRegressor(hidden=(2,), grids=(3,), steps=1), on_skip=None)
+
+
+def test_fits_a_smooth_function_to_unseen_points():
+    X, y = toy(300, seed=0)
+    X_test, y_test = toy(300, seed=1)
+    est = KANRegressor(**SMALL).fit(X, y)
+    rmse = float(np.sqrt(np.mean((est.predict(X_test) - y_test) ** 2)))
+    assert rmse < 2e-2 * y.std()
+    assert est.score(X_test, y_test) > 0.999
+    assert [s.grid for s in est.stages_] == [3, 6] and [s.steps for s in est.stages_] == [10, 10]
+
+
+def test_scaling_lives_in_the_model_buffers():
+    X, y = toy(100, seed=2)
+    est = KANRegressor(hidden=(2,), grids=(3,), steps=2).fit(X, y)
+    model = est.model_
+    np.testing.assert_allclose(model.in_shift.numpy(), (X.max(0) + X.min(0)) / 2, rtol=1e-15)
+    np.testing.assert_allclose(model.in_scale.numpy(), (X.max(0) - X.min(0)) / 2, rtol=1e-15)
+    np.testing.assert_allclose(model.out_shift.numpy(), [y.mean()], rtol=1e-14)
+    np.testing.assert_allclose(model.out_scale.numpy(), [y.std()], rtol=1e-14)
+    with torch.no_grad():
+        raw = model(torch.from_numpy(X)).numpy()[:, 0]
+    assert np.array_equal(est.predict(X), raw)  # nothing happens outside the network
+
+
+def test_parameters_are_stored_verbatim_and_clone_gives_an_unfitted_copy():
+    hidden = [4, 2]
+    est = KANRegressor(hidden=hidden, steps=3, random_state=7)
+    assert est.get_params()["hidden"] is hidden
+    assert est.set_params(steps=5) is est and est.steps == 5
+    X, y = toy(60, seed=3)
+    assert est.fit(X, y) is est
+    assert [sum(w) for w in est.model_.width] == [2, 4, 2, 1]
+    copy = clone(est)
+    assert copy.get_params() == est.get_params()
+    assert not hasattr(copy, "model_")
+    with pytest.raises(NotFittedError):
+        copy.predict(X)
+
+
+def test_same_random_state_same_fit_and_a_different_one_differs():
+    X, y = toy(80, seed=4)
+    a = KANRegressor(hidden=(3,), grids=(3,), steps=3, random_state=1).fit(X, y).predict(X)
+    b = KANRegressor(hidden=(3,), grids=(3,), steps=3, random_state=1).fit(X, y).predict(X)
+    c = KANRegressor(hidden=(3,), grids=(3,), steps=3, random_state=2).fit(X, y).predict(X)
+    assert np.array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_works_in_a_pipeline_and_a_grid_search():
+    X, y = toy(120, seed=5)
+    pipe = make_pipeline(StandardScaler(), KANRegressor(hidden=(3,), grids=(3,), steps=5))
+    assert pipe.fit(X, y).score(X, y) > 0.9
+    search = GridSearchCV(KANRegressor(grids=(3,), steps=5), {"hidden": [(1,), (4,)]}, cv=2).fit(X, y)
+    assert search.best_params_ == {"hidden": (4,)}  # one hidden node cannot add sin(x0) and x1^2
+    assert search.best_estimator_.predict(X).shape == (120,)
+
+
+def test_several_targets_and_column_targets():
+    X, y = toy(150, seed=6)
+    Y = np.column_stack([y, X[:, 0] * X[:, 1]])
+    est = KANRegressor(hidden=(4,), grids=(3, 6), steps=10).fit(X, Y)
+    assert est.predict(X).shape == (150, 2) and est.n_outputs_ == 2
+    assert est.score(X, Y) > 0.99
+    assert KANRegressor(hidden=(2,), grids=(3,), steps=1).fit(X, y[:, None]).predict(X).shape == (150, 1)
+
+
+@pytest.mark.parametrize("make,match", [
+    (lambda X, y: (np.where(np.arange(X.size).reshape(X.shape) == 7, np.nan, X), y),
+     r"X contains NaN at row 3, column 1"),
+    (lambda X, y: (X, np.where(np.arange(y.size) == 5, np.inf, y)), r"y contains inf at row 5, column 0"),
+    (lambda X, y: (X, np.full_like(y, 2.5)), r"y is constant \(every row is 2.5\)"),
+    (lambda X, y: (X[:1], y[:1]), "got 1 sample, need at least 2"),
+    (lambda X, y: (X[:0], y[:0]), "0 sample"),
+    (lambda X, y: (X, y[:-1]), "inconsistent numbers of samples"),
+])
+def test_bad_training_data_is_refused_naming_what_is_wrong(make, match):
+    X, y = toy(20, seed=7)
+    with pytest.raises(ValueError, match=match):
+        KANRegressor(hidden=(2,), grids=(3,), steps=1).fit(*make(X, y))
+
+
+def test_column_names_appear_in_messages_and_feature_names_are_kept():
+    pd = pytest.importorskip("pandas")
+    X, y = toy(20, seed=8)
+    frame = pd.DataFrame(X, columns=["mass", "speed"])
+    frame.loc[4, "speed"] = np.nan
+    with pytest.raises(ValueError, match="X contains NaN at row 4, column 'speed'"):
+        KANRegressor(steps=1, grids=(3,)).fit(frame, y)
+    est = KANRegressor(hidden=(2,), steps=1, grids=(3,)).fit(frame.fillna(0.0), y)
+    assert list(est.feature_names_in_) == ["mass", "speed"]
+    assert est.model_.info["features"] == ["mass", "speed"]  # saved with the model, for `kanopy predict`
+
+
+def test_predict_checks_the_number_of_features_and_bad_values():
+    X, y = toy(30, seed=9)
+    est = KANRegressor(hidden=(2,), grids=(3,), steps=1).fit(X, y)
+    with pytest.raises(ValueError, match="X has 1 features, but KANRegressor is expecting 2 features"):
+        est.predict(X[:, :1])
+    bad = X.copy()
+    bad[2, 0] = -np.inf
+    with pytest.raises(ValueError, match="X contains inf at row 2, column 0"):
+        est.predict(bad)
+
+
+@pytest.mark.parametrize("params,match", [
+    (dict(grids=(10, 3)), "grids must be .* increasing"), (dict(hidden=(0,)), "hidden"),
+    (dict(optimizer="sgd"), "unknown optimizer"), (dict(steps=-1), "steps"), (dict(dtype="float16"), "dtype"),
+])
+def test_bad_parameters_are_refused_at_fit_naming_the_parameter(params, match):
+    est = KANRegressor(**params)  # never at construction (scikit-learn's rule)
+    X, y = toy(20, seed=10)
+    with pytest.raises(ValueError, match=match):
+        est.fit(X, y)
+
+
+def test_import_kanopy_does_not_need_scikit_learn():
+    code = ("import sys; sys.modules['sklearn'] = None\n"
+            "import kanopy\n"
+            "assert 'kanopy.estimator' not in sys.modules\n"
+            "try:\n    kanopy.KANRegressor\nexcept ImportError as err:\n    print(err)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "KANRegressor needs scikit-learn" in done.stdout
+    with pytest.raises(AttributeError, match="no attribute 'KANRegresor'"):
+        kanopy.KANRegresor  # noqa: B018
