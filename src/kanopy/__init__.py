@@ -9,11 +9,11 @@ from .layer import KANLayer
 from .model import KAN
 
 
-def discover(X, y, var_names=None, budget_s: float = 60.0, seed: int = 0, verbose: bool = False):
-    """One call from data to formula; see :mod:`kanopy.discovery`."""
+def discover(X, y, var_names=None, budget_s: float = 60.0, seed: int = 0, verbose: bool = False, log=None):
+    """One call from data to formula; see :func:`kanopy.discovery.discover`."""
     from .discovery import discover as _discover
 
-    return _discover(X, y, var_names=var_names, budget_s=budget_s, seed=seed, verbose=verbose)
+    return _discover(X, y, var_names=var_names, budget_s=budget_s, seed=seed, verbose=verbose, log=log)
 
 
 def load(path, device="cpu") -> KAN:

@@ -453,5 +453,7 @@ def kernels(ui: UI) -> None:
         click.echo(f"fused CPU kernels: unavailable, using pure PyTorch ({reason})")
 
 
+from . import cli_symbolic  # noqa: E402,F401  (registers discover, formula, plot)
+
 if __name__ == "__main__":  # pragma: no cover
     main()

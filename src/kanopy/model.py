@@ -270,7 +270,8 @@ class KAN(nn.Module):
 
         Constants are rounded to simple values (0, integers, fractions, multiples of pi...)
         where that changes the outputs by at most `tolerance` times their spread (measured
-        against y when given, else against the model itself on X or its samples); with
+        against y when given, else against the model itself on X or its samples; without any
+        samples only constants within 1e-9 of a simple value are rounded); with
         `round_digits`, constants are instead rounded to that many significant digits."""
         from .symbolic import constants, formula
 
@@ -280,7 +281,9 @@ class KAN(nn.Module):
                      for e in exprs]
         else:
             X = self.samples if X is None else torch.as_tensor(X, dtype=self.dtype, device=self.device)
-            if X is not None:
+            if X is None:  # no data to check against: only constants a rounding error away
+                exprs = [constants.snap_floats(e) for e in exprs]
+            else:
                 with torch.no_grad():
                     reference = self(X) if y is None else torch.as_tensor(y, dtype=self.dtype).reshape(X.shape[0], -1)
                 variables = formula.symbols_for(var_names or [f"x_{i + 1}" for i in range(self.n_inputs)],
@@ -288,9 +291,18 @@ class KAN(nn.Module):
                                                 if self.samples is not None else None)
                 exprs = [constants.round_constants(e, variables, X, reference[:, o], floor=tolerance)[0]
                          for o, e in enumerate(exprs)]
-        if simplify:
-            exprs = [sympy.simplify(e) for e in exprs]
+        if simplify:  # simplifying can merge constants into new Floats (0.998 * 1.001**2 -> 1.0)
+            exprs = [formula.tidy(e) for e in exprs]
+            if round_digits is None:
+                exprs = [formula.tidy(constants.snap_floats(e)) for e in exprs]
         return exprs
+
+    def plot(self, path=None, X=None, **options):
+        """Draw the network with every edge's curve (see :func:`kanopy.plot.plot_model`);
+        saves to `path` when given. Returns the matplotlib Figure."""
+        from .plot import plot_model
+
+        return plot_model(self, path, X=X, **options)
 
     # --------------------------------------------------------------------- files
     def config(self) -> dict:

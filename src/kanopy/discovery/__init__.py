@@ -58,11 +58,13 @@ class Discovery:
         return "\n".join(rows)
 
 
-def discover(X, y, var_names=None, budget_s: float = 60.0, seed: int = 0, verbose: bool = False) -> Discovery:
+def discover(X, y, var_names=None, budget_s: float = 60.0, seed: int = 0, verbose: bool = False,
+             log=None) -> Discovery:
     """Find a closed-form formula y = f(X). X: (N, n) array or tensor, y: (N,) or (N, 1).
 
     The data are split (seeded) into 60% training, 20% validation (model choice) and 20%
-    test (the reported ``rmse``). Returns a :class:`Discovery`."""
+    test (the reported ``rmse``). Progress lines go to `log` (a callable) or, with
+    `verbose`, to stdout. Returns a :class:`Discovery`."""
     X, y = as_xy(X, y, None, 1, dtype=torch.float64, device="cpu")
     n = X.shape[1]
     if X.shape[0] < 20:
@@ -75,7 +77,7 @@ def discover(X, y, var_names=None, budget_s: float = 60.0, seed: int = 0, verbos
     if budget_s <= 0:
         raise ValueError(f"budget_s must be positive, got {budget_s!r}")
     variables = formula.symbols_for(names, (X > 0).all(dim=0).tolist())
-    clock = Clock(budget_s, verbose)
+    clock = Clock(budget_s, verbose, log)
     g = torch.Generator().manual_seed(seed)
     order = torch.randperm(X.shape[0], generator=g)
     n_hold = max(1, X.shape[0] // 5)

@@ -9,6 +9,7 @@ assembled into one formula whose constants are then refitted on the real data.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from dataclasses import dataclass, field
@@ -22,6 +23,8 @@ from . import separability, templates
 
 EXACT = 1e-9  # held-out RMSE / std(y) below which a formula counts as exact
 MAX_DEPTH = 2
+MAX_COMBINATIONS = 6  # assembled formulas tried per separation
+FALLBACK_AFTER = 0.7  # share of the budget for the structured search; the rest is the fallback's
 
 
 @dataclass
@@ -36,15 +39,25 @@ class Candidate:
         return f"Candidate({self.complexity}, {self.rmse:.3g}, {self.source}: {self.expr})"
 
 
+class OutOfTime(RuntimeError):
+    pass
+
+
 class Clock:
-    def __init__(self, budget_s: float, verbose: bool):
+    def __init__(self, budget_s: float, verbose: bool, log=None):
         self.start = time.perf_counter()
-        self.deadline = self.start + budget_s
+        self.sink = log or (print if verbose else None)
+        # a small reserve for choosing and reporting the result
+        self.deadline = self.start + max(0.9 * budget_s, budget_s - 3.0)
         self.verbose = verbose
         self.log: list[str] = []
 
     def left(self) -> float:
         return self.deadline - time.perf_counter()
+
+    def check(self) -> None:
+        if self.left() <= 0:
+            raise OutOfTime("time budget used up")
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
@@ -52,8 +65,8 @@ class Clock:
     def say(self, text: str, depth: int = 0) -> None:
         line = f"[{self.elapsed():6.1f}s] {'  ' * depth}{text}"
         self.log.append(line)
-        if self.verbose:
-            print(line, flush=True)
+        if self.sink is not None:
+            self.sink(line)
 
 
 @dataclass
@@ -61,7 +74,7 @@ class Problem:
     """Training and validation data of one (sub)problem, and its variables.
 
     ``noise`` is the relative error of the data source (0 for real data, the surrogate's
-    for sub-problems): formulas within a few times it count as exact here."""
+    for sub-problems): formulas within 20 times it count as exact here."""
 
     Xtr: torch.Tensor
     ytr: torch.Tensor
@@ -74,6 +87,7 @@ class Problem:
     noise: float = 0.0
     oracle: object = None  # callable X (N, n) -> y (N,): a surrogate of the function
     oracle_noise: float = 0.0  # the surrogate's relative error
+    surrogate: object = None  # the KAN behind the oracle, when this problem fitted one
     scale: float = field(init=False)
 
     def __post_init__(self):
@@ -85,7 +99,8 @@ class Problem:
 
     @property
     def tolerance(self) -> float:
-        return max(EXACT, 5 * self.noise)
+        # the surrogate's error is an average: on a slice through it, it can be several times more
+        return max(EXACT, 20 * self.noise)
 
     def say(self, text):
         self.clock.say(text, self.depth)
@@ -96,6 +111,11 @@ def solve(problem: Problem) -> list[Candidate]:
     templates, then separation into sub-problems, then the remaining templates, stopping at
     the first exact formula."""
     front: list[Candidate] = []
+    # the structured search leaves a share of the time to the approximate fallback
+    clock = problem.clock
+    final_deadline = clock.deadline
+    if problem.depth == 0:
+        clock.deadline = clock.start + FALLBACK_AFTER * (final_deadline - clock.start)
     stages = [templates.QUICK, "separate", templates.MORE]
     for stage in stages:
         if stage == "separate":
@@ -107,14 +127,21 @@ def solve(problem: Problem) -> list[Candidate]:
                     continue
                 found = _guarded(problem, name, lambda: template.run(problem)) or []
                 front = _add(problem, front, [c for c in (score(problem, e, name, m) for e, m in found) if c])
-                if _exact(front, problem):
+                # on surrogate data "exact" only means within the surrogate's error: the
+                # cheap templates all get their turn, and the real data picks among them
+                if _exact(front, problem) and problem.noise <= EXACT:
                     break
         if _exact(front, problem):
             problem.say("exact")
             break
         if problem.clock.left() <= 0:
-            problem.say("time budget used up")
             break
+    clock.deadline = final_deadline
+    if problem.depth == 0 and not _exact(front, problem):
+        found = _guarded(problem, "general", lambda: templates.general(problem)) or []
+        front = _add(problem, front, [c for c in (score(problem, e, "general", m) for e, m in found) if c])
+    if problem.clock.left() <= 0:
+        problem.say("time budget used up")
     return front
 
 
@@ -142,24 +169,41 @@ def _exact(front, problem) -> bool:
 def separate(problem: Problem) -> list[Candidate]:
     """Split into independent groups of variables (product or sum) and solve each."""
     if problem.oracle is None:
-        problem.oracle, problem.oracle_noise = separability.surrogate(problem)
+        problem.surrogate, problem.oracle, problem.oracle_noise = separability.surrogate(problem)
         problem.say(f"surrogate: relative error {problem.oracle_noise:.2g}")
     noise = max(problem.noise, problem.oracle_noise)
-    mode, groups = separability.groups(problem.oracle, problem.Xtr, noise, problem.seed)
+    mode, groups = separability.groups(problem, noise)
     if len(groups) < 2:
         problem.say("not separable")
         return []
     problem.say(f"{mode} separable: {[[str(problem.variables[i]) for i in g] for g in groups]}")
-    parts = []
+    alternatives = []  # per group: its plausible formulas, most likely first
     for group in groups:
         sub = separability.sub_problem(problem, group, noise, mode)
         sub_front = solve(sub)
         if not sub_front:
             return []
-        parts.append(best(sub_front, sub).expr)
-    expr = separability.assemble(parts, mode, problem)
-    cand = score(problem, expr, f"{mode}-separable", None)
-    return [cand] if cand is not None else []
+        alternatives.append(_plausible(sub_front, sub))
+    # the real data decides between a group's formulas that its surrogate cannot tell apart
+    combos = sorted(itertools.product(*[range(len(a)) for a in alternatives]), key=sum)[:MAX_COMBINATIONS]
+    found = []
+    for combo in combos:
+        expr = separability.assemble([alternatives[g][k] for g, k in enumerate(combo)], mode, problem)
+        cand = score(problem, expr, f"{mode}-separable", None)
+        if cand is not None:
+            found.append(cand)
+            if cand.rmse <= problem.tolerance * problem.scale:
+                break
+    return found
+
+
+def _plausible(front: list[Candidate], problem: Problem, most: int = 3) -> list:
+    """Expressions of the front within the problem's tolerance (or a factor 10 of the
+    lowest error), most likely first."""
+    first = best(front, problem)
+    limit = max(10 * min(c.rmse for c in front), problem.tolerance * problem.scale)
+    others = sorted((c for c in front if c is not first and c.rmse <= limit), key=lambda c: c.rmse)
+    return [c.expr for c in [first] + others[: most - 1]]
 
 
 # ----------------------------------------------------------------------------- scoring
@@ -169,20 +213,26 @@ def score(problem: Problem, expr, source, model) -> Candidate | None:
         return None
     variables, Xtr, ytr = problem.variables, problem.Xtr, problem.ytr
     floor = max(1e-13, problem.noise)
+    deadline = problem.clock.deadline
     if problem.depth > 0:
         # surrogate data: keep every constant free; the assembled formula is rounded on real data
-        expr, _ = constants.fit_constants(_simplify(expr), variables, Xtr, ytr)
+        expr, _ = constants.fit_constants(_simplify(expr), variables, Xtr, ytr, deadline=deadline)
+        rmse = constants.rmse_of(expr, variables, problem.Xval, problem.yval)
+        return Candidate(expr, formula.complexity(expr), rmse, source, model) if math.isfinite(rmse) else None
+    expr, error = constants.fit_constants(expr, variables, Xtr, ytr, deadline=deadline)
+    if not error <= 1e-6 * problem.scale:  # far from exact: rounding cannot help, only cost time
+        expr = _simplify(expr)
         rmse = constants.rmse_of(expr, variables, problem.Xval, problem.yval)
         return Candidate(expr, formula.complexity(expr), rmse, source, model) if math.isfinite(rmse) else None
     # simplifying can merge constants (exp(c) * x -> 0.159 * x): round again after it
     for _ in range(3):
-        expr, _ = constants.round_constants(expr, variables, Xtr, ytr, floor=floor)
+        expr, _ = constants.round_constants(expr, variables, Xtr, ytr, floor=floor, deadline=deadline)
         simple = _simplify(expr)
         if simple == expr or not math.isfinite(constants.rmse_of(simple, variables, Xtr, ytr)):
             break
         expr = simple
     else:
-        expr, _ = constants.round_constants(expr, variables, Xtr, ytr, floor=floor)
+        expr, _ = constants.round_constants(expr, variables, Xtr, ytr, floor=floor, deadline=deadline)
     rmse = constants.rmse_of(expr, variables, problem.Xval, problem.yval)
     if not math.isfinite(rmse):
         return None
@@ -190,12 +240,7 @@ def score(problem: Problem, expr, source, model) -> Candidate | None:
 
 
 def _simplify(expr):
-    if formula.complexity(expr) > 300:
-        return expr
-    try:
-        return sympy.simplify(expr)
-    except Exception:  # sympy can fail on exotic forms: keep the unsimplified one
-        return expr
+    return formula.tidy(expr)
 
 
 def pareto(cands: list[Candidate]) -> list[Candidate]:

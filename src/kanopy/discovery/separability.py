@@ -17,22 +17,27 @@ SUB_TRAIN, SUB_VAL = 1000, 300
 
 
 def surrogate(problem):
-    """A general KAN fitted to the problem's data: (oracle, relative validation error)."""
+    """A general KAN fitted to the problem's data: (model, oracle, relative validation error)."""
     n = problem.n
-    model = templates.new_kan(problem, [n, min(2 * n + 1, 15), 1], problem.Xtr, problem.ytr)
-    for grid in (3, 5, 10):
+    hidden = min(2 * n + 1, 15)
+    model = templates.new_kan(problem, [n, hidden, 1], problem.Xtr, problem.ytr)
+    for grid in (3, 5, 10, 20):
         if problem.clock.left() <= 0:
             break
         if grid != model.grid:
             model.refine(grid)
-        model.fit(problem.Xtr, problem.ytr[:, None], steps=40, optimizer="lbfgs", progress=False)
+        # Levenberg-Marquardt while the Jacobian stays small, LBFGS beyond
+        small = (n + 1) * hidden * (grid + 5) <= 1500
+        model.fit(problem.Xtr, problem.ytr[:, None], steps=30 if small else 40, optimizer="lm" if small else "lbfgs",
+                  progress=False, callback=lambda step, h: (small and templates._stalled(step, h))
+                  or problem.clock.left() <= 0)
 
     def oracle(X):
         with torch.no_grad():
             return model(X)[:, 0]
 
     error = float(torch.sqrt(torch.mean((oracle(problem.Xval) - problem.yval) ** 2))) / problem.scale
-    return oracle, error
+    return model, oracle, error
 
 
 def interactions(oracle, X, seed: int, points: int = 64):
@@ -64,17 +69,71 @@ def interactions(oracle, X, seed: int, points: int = 64):
     return mul_disc, add_disc
 
 
-def groups(oracle, X, noise: float, seed: int):
-    """("product" or "sum", groups of variable indices) for the finest separation found,
-    or ("none", [all variables])."""
+def groups(problem, noise: float):
+    """("product" or "sum", groups of variable indices) for the finest separation that the
+    surrogate confirms on held-out data, or ("none", [all variables]).
+
+    Pairs whose discrepancy exceeds a threshold are joined; the resulting partition is then
+    checked as a whole (the separable reconstruction from the surrogate must match the
+    validation data), and while it fails the two most interacting groups are merged."""
+    oracle, X = problem.oracle, problem.Xtr
     n = X.shape[1]
-    mul_disc, add_disc = interactions(oracle, X, seed)
-    threshold = min(max(30 * noise, 1e-4), 0.05)
+    if noise > 2e-3:  # a rough surrogate cannot tell weak interactions from its own error
+        return "none", [list(range(n))]
+    mul_disc, add_disc = interactions(oracle, X, problem.seed)
+    threshold = min(max(10 * noise, 1e-4), 0.05)
     for mode, disc in (("product", mul_disc), ("sum", add_disc)):
-        comps = _components(disc > threshold)
-        if len(comps) >= 2:
-            return mode, comps
+        parts = _components(disc > threshold)
+        while len(parts) >= 2:
+            # the reconstruction combines m + 1 surrogate values, and a product amplifies
+            # their errors where factors are small: hence the margin over the noise
+            error = reconstruction_error(problem, parts, mode)
+            if error <= 20 * (len(parts) + 1) ** 0.5 * noise + 1e-5:
+                return mode, parts
+            parts = _merge_closest(parts, disc)
     return "none", [list(range(n))]
+
+
+def reference_point(problem, mode: str) -> torch.Tensor:
+    """Where the other variables are held: medians for a sum; for a product a sample where
+    |y| is large (at the medians another factor may vanish, leaving only noise)."""
+    X = problem.Xtr
+    if mode == "product":
+        y = problem.ytr.abs()
+        return X[int(torch.argsort(y)[int(0.9 * (len(y) - 1))])]
+    return X.median(dim=0).values
+
+
+def reconstruction_error(problem, parts, mode: str) -> float:
+    """Relative RMSE on the validation data of the separable reconstruction from the
+    surrogate: prod_g f(x_g, ref) / f(ref)^(m-1) or sum_g f(x_g, ref) - (m-1) f(ref)."""
+    ref = reference_point(problem, mode)
+    X = problem.Xval
+    f_ref = problem.oracle(ref[None, :])[0]
+    total = None
+    for group in parts:
+        mixed = ref.repeat(X.shape[0], 1)
+        mixed[:, group] = X[:, group]
+        value = problem.oracle(mixed)
+        if total is None:
+            total = value
+        elif mode == "product":
+            total = total * value / f_ref
+        else:
+            total = total + value - f_ref
+    return float(torch.sqrt(torch.mean((total - problem.yval) ** 2))) / problem.scale
+
+
+def _merge_closest(parts, disc):
+    best, pair = -1.0, (0, 1)
+    for a in range(len(parts)):
+        for b in range(a + 1, len(parts)):
+            value = float(disc[parts[a]][:, parts[b]].max())
+            if value > best:
+                best, pair = value, (a, b)
+    a, b = pair
+    merged = sorted(parts[a] + parts[b])
+    return [p for k, p in enumerate(parts) if k not in pair] + [merged]
 
 
 def _components(adjacent: torch.Tensor) -> list[list[int]]:
@@ -97,17 +156,12 @@ def _components(adjacent: torch.Tensor) -> list[list[int]]:
 
 
 def sub_problem(problem, group: list[int], noise: float, mode: str = "sum"):
-    """The function of the variables in `group` with the others held fixed, sampled from the
-    surrogate. The others sit at their medians for a sum; for a product at a sample where |y|
-    is large (at the medians another factor may vanish, leaving only noise)."""
+    """The function of the variables in `group` with the others held at the reference point,
+    sampled from the surrogate."""
     from .search import Problem
 
     X = problem.Xtr
-    if mode == "product":
-        y = problem.ytr.abs()
-        reference = X[int(torch.argsort(y)[int(0.9 * (len(y) - 1))])]
-    else:
-        reference = X.median(dim=0).values
+    reference = reference_point(problem, mode)
     lo, hi = X.min(dim=0).values[group], X.max(dim=0).values[group]
     g = torch.Generator().manual_seed(problem.seed + 17 * (problem.depth + 1) + sum(group))
 

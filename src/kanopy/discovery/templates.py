@@ -4,6 +4,7 @@ returns the formula (its constants are refined afterwards by the search)."""
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Callable
 
@@ -11,10 +12,10 @@ import sympy
 import torch
 
 from ..model import KAN
-from ..symbolic import formula, snap
+from ..symbolic import fit1d, formula, library, snap
 
 GRIDS = (3, 5, 10, 20)
-STEPS = 25
+STEPS = 60
 
 
 @dataclass(frozen=True)
@@ -37,31 +38,26 @@ def new_kan(problem, width, X, target, mult_arity=2):
 
 
 def _stalled(step, history) -> bool:
-    """Stop a fit once three steps gained less than 0.1%."""
+    """Stop a fit once ten steps gained less than 1% (LM has slow phases before new drops)."""
     rmse = history.train_rmse
-    return len(rmse) >= 4 and rmse[-1] > (1 - 1e-3) * rmse[-4]
+    return len(rmse) >= 11 and rmse[-1] > 0.99 * rmse[-11]
 
 
 def train(problem, model, X, target, grids=GRIDS, steps=STEPS):
+    def stop(step, history):
+        return _stalled(step, history) or problem.clock.left() <= 0
+
     for grid in grids:
-        if problem.clock.left() <= 0:
-            break
+        problem.clock.check()
         if grid != model.grid:
             model.refine(grid)
-        model.fit(X, target[:, None], steps=steps, optimizer="lm", progress=False, callback=_stalled)
+        model.fit(X, target[:, None], steps=steps, optimizer="lm", progress=False, callback=stop)
     return model
 
 
-def snap_all(model, weight_simple: float = 1.0):
+def snap_all(model, clock=None):
     """Every active edge to its best candidate (a formula needs them all)."""
-    for l, layer in enumerate(model.layers):
-        for i in range(layer.in_dim):
-            for j in range(layer.out_dim):
-                if layer.mask[i, j] != 0 and layer.symbolic.names[i][j] is None:
-                    best = snap.suggest(model, l, i, j, top=1, weight_simple=weight_simple, floor=1e-8)
-                    if not best:
-                        raise ValueError(f"no candidate fits edge ({l}, {i}, {j})")
-                    layer.symbolic.set(i, j, best[0].name, best[0].params)
+    snap.snap_every_edge(model, clock=clock)
     return model
 
 
@@ -70,10 +66,32 @@ def expression(problem, model):
 
 
 def additive(problem):
-    """y = sum_i phi_i(x_i): KAN [n, 1]."""
+    """y = sum_i phi_i(x_i): KAN [n, 1]. With one variable the edge may be a sum of two
+    library functions (sin(3x) + x^2)."""
     model = train(problem, new_kan(problem, [problem.n, 1], problem.Xtr, problem.ytr), problem.Xtr, problem.ytr)
-    snap_all(model)
+    if problem.n == 1:
+        return [(_univariate_sum(problem, model), model)]
+    snap_all(model, clock=problem.clock)
     return [(expression(problem, model), model)]
+
+
+def _univariate_sum(problem, model):
+    """y = f(x) for one variable, as one or two library terms fitted on the edge."""
+    problem.clock.check()
+    x, y = snap.edge_samples(model, 0, 0, 0)
+    # one term as close to the edge as the edge is to the data needs no second
+    with torch.no_grad():
+        spline_error = float(torch.sqrt(torch.mean((model(problem.Xtr)[:, 0] - problem.ytr) ** 2))) / problem.scale
+    fit = fit1d.fit_sum(x, y, list(library.LIBRARY), good_enough=max(1e-7, problem.tolerance, 3 * spline_error))
+    if fit is None:
+        raise ValueError("no candidate fits the edge")
+    u = (problem.variables[0] - _float(model.in_shift[0])) / _float(model.in_scale[0])
+    edge = fit.sympy(u) + _float(model.layers[0].bias[0])
+    return edge * _float(model.out_scale[0]) + _float(model.out_shift[0])
+
+
+def _float(value):
+    return sympy.Float(float(value), 17)
 
 
 def one_sign(problem) -> bool:
@@ -88,7 +106,7 @@ def multiplicative(problem):
     sign = 1.0 if float(y[0]) > 0 else -1.0
     z = torch.log(y.abs())
     model = train(problem, new_kan(problem, [problem.n, 1], problem.Xtr, z), problem.Xtr, z)
-    snap_all(model)
+    snap_all(model, clock=problem.clock)
     return [(sign * sympy.exp(expression(problem, model)), model)]
 
 
@@ -102,16 +120,52 @@ def product(problem):
         model.layers[0].bias.fill_(1.0)
         model.layers[0].bias.requires_grad_(True)
     train(problem, model, problem.Xtr, problem.ytr)
-    snap_all(model)
+    snap_all(model, clock=problem.clock)
     return [(expression(problem, model), model)]
 
 
 def composition(problem):
-    """y = Phi(sum_i phi_i(x_i)): KAN [n, 1, 1]."""
+    """y = Psi(z), z = sum_i psi_i(x_i): KAN [n, 1, 1]. The outer edge is read two ways:
+    Psi a library function of z, or Psi(z) = Phi(exp(z)) with Phi a library function of the
+    product u = exp(z) = prod_i exp(psi_i(x_i)) (the inner edges then snap to logarithms):
+    a function of a product of powers, such as 1/(1 - v/c)."""
     model = new_kan(problem, [problem.n, 1, 1], problem.Xtr, problem.ytr)
     train(problem, model, problem.Xtr, problem.ytr)
-    snap_all(model)
-    return [(expression(problem, model), model)]
+    outer = model.layers[1]
+    X = model.samples
+    with torch.no_grad():
+        z = model.layer_inputs(X)[1][:, 0]
+        psi = outer.edge_values(model.layer_inputs(X)[1])[:, 0, 0]
+    found = []
+    snap.snap_every_edge(model, layers=[0], clock=problem.clock)
+    inner = model
+    for read_as_product in (False, True):
+        if problem.clock.left() <= 0:
+            break
+        argument = torch.exp(z) if read_as_product else z
+        if not torch.isfinite(argument).all():
+            continue
+        best = snap.choose(fit1d.fit_all(argument, psi, list(library.LIBRARY), polish_top=6))
+        if best is None:
+            continue
+        z_expr = formula.node_expressions(inner, 1, variables=problem.variables)[0]
+        arg = sympy.exp(z_expr) if read_as_product else z_expr
+        a, b, c, d = (sympy.Float(v, 17) for v in best.params)
+        phi = c * library.get(best.name).sympy_fn(a * arg + b) + d + sympy.Float(float(outer.bias[0]), 17)
+        out = phi * sympy.Float(float(model.out_scale[0]), 17) + sympy.Float(float(model.out_shift[0]), 17)
+        found.append((out, model))
+    return found
+
+
+def log_composition(problem):
+    """y = s exp(Psi(sum_i psi_i(x_i))): the composition template on log|y|
+    (exp(sin(x1^2 + x2^2)))."""
+    y = problem.ytr
+    sign = 1.0 if float(y[0]) > 0 else -1.0
+    logged = copy.copy(problem)
+    logged.ytr, logged.yval = torch.log(y.abs()), torch.log(problem.yval.abs())
+    logged.scale = float(logged.ytr.std())
+    return [(sign * sympy.exp(expr), model) for expr, model in composition(logged)]
 
 
 # tried before looking for separable structure, and after it
@@ -122,4 +176,32 @@ QUICK = [
 MORE = [
     ("product", Template("product", product, lambda problem: problem.n >= 2)),
     ("composition", Template("composition", composition)),
+    ("log-composition", Template("log-composition", log_composition,
+                                 lambda problem: one_sign(problem) and bool((problem.yval != 0).all()))),
 ]
+
+
+COMPACT = ("x", "x^2", "x^3", "1/x", "1/x^2", "sqrt", "exp", "log", "sin", "tanh", "gaussian", "arctan")
+
+
+def general(problem):
+    """The fallback when no structure is exact: a general KAN [n, h, 1] (the surrogate when
+    one was fitted), pruned to its important edges, every edge snapped to a compact library.
+    Its formula is approximate but, with all constants refitted together, close."""
+    from ..prune import prune
+
+    base = problem.surrogate
+    if base is None:
+        n = problem.n
+        base = new_kan(problem, [n, min(n + 1, 8), 1], problem.Xtr, problem.ytr)
+        train(problem, base, problem.Xtr, problem.ytr, grids=(3, 5, 10), steps=30)
+    model = prune(base, problem.Xtr, node_threshold=0.02, edge_threshold=0.02)
+    problem.clock.check()
+    model.fit(problem.Xtr, problem.ytr[:, None], steps=20, optimizer="lm" if _small(model) else "lbfgs",
+              update_grid=False, progress=False, callback=lambda step, h: problem.clock.left() <= 0)
+    snap.snap_every_edge(model, names=COMPACT, clock=problem.clock)
+    return [(expression(problem, model), model)]
+
+
+def _small(model) -> bool:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad) <= 1500

@@ -10,6 +10,7 @@ once (``Constants``); rounding then fixes constants one at a time and refits the
 from __future__ import annotations
 
 import math
+import time
 from fractions import Fraction
 
 import sympy
@@ -50,8 +51,9 @@ class Constants:
         out = torch.as_tensor(out)
         return (out.real if out.is_complex() else out).to(X.dtype)
 
-    def fit(self, X, y, theta=None, free=None, iterations: int = 100):
-        """(theta, RMSE): Levenberg-Marquardt over the free entries of theta."""
+    def fit(self, X, y, theta=None, free=None, iterations: int = 100, deadline: float | None = None):
+        """(theta, RMSE): Levenberg-Marquardt over the free entries of theta (stopping early
+        at `deadline`, a time.perf_counter() value)."""
         theta = (self.values if theta is None else theta).clone()
         free = torch.ones(len(theta), dtype=torch.bool) if free is None else free
         index = torch.nonzero(free).flatten()
@@ -71,6 +73,8 @@ class Constants:
             return theta, math.sqrt(loss / y.numel()) if math.isfinite(loss) else math.inf
         sub, mu = theta[index], 1e-6
         for _ in range(iterations):
+            if deadline is not None and time.perf_counter() > deadline:
+                break
             try:
                 J = torch.func.jacfwd(residual)(sub)  # (N, free)
             except Exception:  # an expression torch cannot differentiate: keep what we have
@@ -80,7 +84,7 @@ class Constants:
                 break
             diag = A.diagonal().clamp_min(1e-30)
             improved = converged = False
-            for _ in range(10):
+            for _ in range(24):  # damping up to ~1e10: far starts need short, gradient-like steps
                 step, info = torch.linalg.solve_ex(A + mu * torch.diag(diag), -g)
                 if int(info) == 0 and torch.isfinite(step).all():
                     with torch.no_grad():
@@ -105,12 +109,13 @@ class Constants:
         return self.template.xreplace(values)
 
 
-def fit_constants(expr, variables, X: torch.Tensor, y: torch.Tensor, iterations: int = 100):
+def fit_constants(expr, variables, X: torch.Tensor, y: torch.Tensor, iterations: int = 100,
+                  deadline: float | None = None):
     """(expr with its Float constants refitted, RMSE on (X, y)). X (N, n), y (N,)."""
     if not expr.atoms(sympy.Float):
         return expr, rmse_of(expr, variables, X, y)
     consts = Constants(expr, variables)
-    theta, err = consts.fit(X, y, iterations=iterations)
+    theta, err = consts.fit(X, y, iterations=iterations, deadline=deadline)
     return (consts.expression(theta), err) if math.isfinite(err) else (expr, math.inf)
 
 
@@ -135,10 +140,11 @@ def simple_values(value: float, max_denominator: int = 12) -> list[sympy.Expr]:
         ratio = Fraction(value / float(base)).limit_denominator(max_denominator)
         if ratio != 0:
             add(sympy.Rational(ratio.numerator, ratio.denominator) * base)
-    return [c for c in out if c == 0 or abs(float(c) - value) <= 0.5 * abs(value) + 1e-12]
+    return out
 
 
-def round_constants(expr, variables, X, y, slack: float = 1e-6, floor: float = 1e-13, closeness: float = 1e-4):
+def round_constants(expr, variables, X, y, slack: float = 1e-6, floor: float = 1e-13, closeness: float = 1e-4,
+                    deadline: float | None = None):
     """Replace Float constants by simple values wherever, after refitting the other
     constants, the RMSE stays within (1 + slack) of the best so far, or below floor times
     the spread of y. Only values within `closeness` (relative) of a constant are tried: an
@@ -148,7 +154,7 @@ def round_constants(expr, variables, X, y, slack: float = 1e-6, floor: float = 1
     if not expr.atoms(sympy.Float):
         return expr, rmse_of(expr, variables, X, y)
     consts = Constants(expr, variables)
-    theta, best = consts.fit(X, y)
+    theta, best = consts.fit(X, y, deadline=deadline)
     if not math.isfinite(best):
         return expr, math.inf
     scale = float(y.std()) if y.numel() > 1 else 1.0
@@ -157,6 +163,8 @@ def round_constants(expr, variables, X, y, slack: float = 1e-6, floor: float = 1
         changed = False
         order = sorted(set(range(len(theta))) - set(exact), key=lambda k: -abs(float(theta[k])))
         for k in order:
+            if deadline is not None and time.perf_counter() > deadline:
+                break
             limit = max(best * (1 + slack), floor * scale)
             value = float(theta[k])
             for candidate in simple_values(value):
@@ -169,10 +177,24 @@ def round_constants(expr, variables, X, y, slack: float = 1e-6, floor: float = 1
                 free[k] = False
                 for fixed in exact:
                     free[fixed] = False
-                trial, err = consts.fit(X, y, trial, free)
+                trial, err = consts.fit(X, y, trial, free, deadline=deadline)
                 if err <= limit:
                     theta, best, exact[k], changed = trial, err, candidate, True
                     break
         if not changed:
             break
     return consts.expression(theta, exact), best
+
+
+def snap_floats(expr, tolerance: float = 1e-9):
+    """Without data: replace each Float by a simple value within `tolerance` of it (relative,
+    absolute below 1), e.g. 2.9999999999999998 -> 3, 1e-17 -> 0, 3.14159265358979 -> pi."""
+    replacements = {}
+    for const in expr.atoms(sympy.Float):
+        value = float(const)
+        for candidate in simple_values(value):
+            if abs(float(candidate) - value) <= tolerance * max(1.0, abs(value)):
+                replacements[const] = candidate
+                break
+    return expr.xreplace(replacements)
+

@@ -89,10 +89,17 @@ def fit_all(x: torch.Tensor, y: torch.Tensor, names, polish_top: int = 8) -> lis
         if rank < 4 or (1 - r2) <= 1e3 * (1 - best_coarse):
             params = _polish(cand, x, y, params[0], params[1], iterations=25) or params
         sse = float(((_model(cand, x, params) - y) ** 2).sum())
-        if math.isfinite(sse):
+        if math.isfinite(sse) and not _cancelling(params[3], y):
             results.append(Fit1D(cand.name, *params, _r2(sse, sst), cand.complexity))
     results.sort(key=lambda f: -f.r2)
     return results
+
+
+def _cancelling(d: float, y: torch.Tensor) -> bool:
+    """A fit whose offset d is orders of magnitude beyond the data cancels c f(a x + b)
+    against d: f is only used through its Taylor polynomial (e.g. x^2 as
+    -15300 sin(0.01 x + pi/2) + 15299). Such a fit is not the function it names."""
+    return abs(d) > 1e3 * (float(y.mean().abs()) + float(y.std()) + 1e-300)
 
 
 def _subsample(x, y):
@@ -216,3 +223,120 @@ def _polish(cand, x, y, a, b, iterations: int = 40):
         if not improved or converged:
             break
     return tuple(float(v) for v in theta)
+
+
+@dataclass
+class SumFit:
+    """y ~ sum_t c_t f_t(a_t x + b_t) + d: one or more library terms on the same input."""
+
+    terms: list[Fit1D]  # each with its own (a, b, c); d of the first holds the constant
+    r2: float
+
+    @property
+    def complexity(self) -> int:
+        return sum(t.complexity for t in self.terms) + len(self.terms) - 1
+
+    @property
+    def relative_error(self) -> float:
+        return math.sqrt(max(1.0 - self.r2, 0.0))
+
+    def sympy(self, u):
+        """The fitted function of the sympy expression u."""
+        import sympy
+
+        total = sympy.Float(sum(t.d for t in self.terms), 17)
+        for t in self.terms:
+            f = library.get(t.name).sympy_fn
+            total += sympy.Float(t.c, 17) * f(sympy.Float(t.a, 17) * u + sympy.Float(t.b, 17))
+        return total
+
+
+def fit_sum(x: torch.Tensor, y: torch.Tensor, names, max_terms: int = 2, window: float = 10.0,
+            good_enough: float = 1e-7, starts: int = 12) -> SumFit | None:
+    """The simplest good one-term fit, or, when none reaches `good_enough` relative error, a
+    sum of terms: starting from each of the `starts` best single terms, the next term is
+    fitted to what the previous ones leave, then all are polished together by
+    Levenberg-Marquardt; the best sum wins. (The best single term alone is often a compromise
+    between the true ones: for sin(3x) + x^2 a slow sine that mimics x^2.)"""
+    from .snap import choose
+
+    x = x.detach().reshape(-1).to(torch.float64)
+    y = y.detach().reshape(-1).to(torch.float64)
+    sst = float(((y - y.mean()) ** 2).sum())
+    singles = [f for f in fit_all(x, y, names) if f.name != "0"]
+    first = choose(fit_all(x, y, names) if not singles else singles, window)
+    if first is None:
+        return None
+    best = SumFit([first], first.r2)
+    if max_terms < 2 or best.relative_error <= good_enough:
+        return best
+    names = [n for n in names if n != "0"]
+    seen = set()
+    # the best single terms, simplest first (a polynomial part is the commonest companion)
+    for start in sorted(sorted(singles, key=lambda f: -f.r2)[:starts], key=lambda f: (f.complexity, -f.r2)):
+        if start.name in seen:
+            continue
+        seen.add(start.name)
+        terms = [start]
+        while len(terms) < max_terms:
+            extra = choose(fit_all(x, y - _sum_model(terms, x), names), window)
+            if extra is None:
+                break
+            terms = _polish_sum(terms + [extra], x, y)
+        r2 = _r2(float(((_sum_model(terms, x) - y) ** 2).sum()), sst)
+        candidate = SumFit(list(terms), r2)
+        if candidate.relative_error < 0.1 * best.relative_error or (
+                len(best.terms) > 1 and candidate.relative_error < best.relative_error):
+            best = candidate
+        if best.relative_error <= good_enough:
+            break
+    return best
+
+
+def _sum_model(terms, x):
+    return sum(t.c * library.get(t.name).torch_fn(t.a * x + t.b) + t.d for t in terms)
+
+
+def _polish_sum(terms, x, y, iterations: int = 60):
+    """Levenberg-Marquardt on every (a, b, c) and one shared d of a sum of terms."""
+    cands = [library.get(t.name) for t in terms]
+    theta = torch.tensor([v for t in terms for v in (t.a, t.b, t.c)] + [sum(t.d for t in terms)],
+                         dtype=torch.float64)
+
+    def residual(th):
+        total = th[-1].expand_as(x)
+        for k, cand in enumerate(cands):
+            a, b, c = th[3 * k], th[3 * k + 1], th[3 * k + 2]
+            total = total + c * cand.torch_fn(a * x + b)
+        return total - y
+
+    r = residual(theta)
+    loss = float(r @ r)
+    mu = 1e-4
+    for _ in range(iterations):
+        if not math.isfinite(loss):
+            break
+        J = torch.func.jacfwd(residual)(theta)
+        A, g = J.T @ J, J.T @ r
+        if not (torch.isfinite(A).all() and torch.isfinite(g).all()):
+            break
+        diag = A.diagonal().clamp_min(1e-30)
+        improved = converged = False
+        for _ in range(8):
+            step, info = torch.linalg.solve_ex(A + mu * torch.diag(diag), -g)
+            if int(info) == 0 and torch.isfinite(step).all():
+                r_new = residual(theta + step)
+                new_loss = float(r_new @ r_new)
+                if math.isfinite(new_loss) and new_loss < loss:
+                    converged = loss - new_loss <= 1e-15 * loss
+                    theta, r, loss, improved = theta + step, r_new, new_loss, True
+                    mu = max(mu / 3, 1e-15)
+                    break
+            mu *= 4
+        if not improved or converged:
+            break
+    out = []
+    for k, t in enumerate(terms):
+        a, b, c = (float(v) for v in theta[3 * k: 3 * k + 3])
+        out.append(Fit1D(t.name, a, b, c, float(theta[-1]) if k == 0 else 0.0, t.r2, t.complexity))
+    return out

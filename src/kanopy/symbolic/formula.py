@@ -40,9 +40,16 @@ def symbols_for(names, positive=None):
 
 
 def model_expressions(model, var_names=None, variables=None) -> list[sympy.Expr]:
-    """One expression per output; every active edge must be symbolic. `variables` (sympy
-    symbols) override `var_names`."""
-    numeric = [(l, i, j) for l, layer in enumerate(model.layers) for i in range(layer.in_dim)
+    """One expression per output, in original units; every active edge must be symbolic.
+    `variables` (sympy symbols) override `var_names`."""
+    nodes = node_expressions(model, len(model.layers), var_names, variables)
+    return [node * _num(s) + _num(o) for node, s, o in zip(nodes, model.out_scale, model.out_shift)]
+
+
+def node_expressions(model, level: int, var_names=None, variables=None) -> list[sympy.Expr]:
+    """Expressions of the node values at `level` (0: the normalised inputs, L: the outputs
+    before output scaling); the edges of layers below `level` must be symbolic."""
+    numeric = [(l, i, j) for l, layer in enumerate(model.layers[:level]) for i in range(layer.in_dim)
                for j in range(layer.out_dim) if layer.mask[i, j] != 0 and layer.symbolic.names[i][j] is None]
     if numeric:
         shown = ", ".join(map(str, numeric[:8])) + (" ..." if len(numeric) > 8 else "")
@@ -55,7 +62,7 @@ def model_expressions(model, var_names=None, variables=None) -> list[sympy.Expr]
         positive = (model.samples > 0).all(dim=0).tolist() if model.samples is not None else None
         variables = symbols_for(names, positive)
     nodes = [(v - _num(s)) / _num(c) for v, s, c in zip(variables, model.in_shift, model.in_scale)]
-    for l, layer in enumerate(model.layers):
+    for l, layer in enumerate(model.layers[:level]):
         sub = []
         for j in range(layer.out_dim):
             total = _num(layer.bias[j])
@@ -69,12 +76,38 @@ def model_expressions(model, var_names=None, variables=None) -> list[sympy.Expr]
         n_sum, n_mult = model.width[l + 1]
         arity = model.mult_arity
         nodes = sub[:n_sum] + [sympy.Mul(*sub[n_sum + m * arity: n_sum + (m + 1) * arity]) for m in range(n_mult)]
-    return [node * _num(s) + _num(o) for node, s, o in zip(nodes, model.out_scale, model.out_shift)]
+    return nodes
 
 
 def _num(value) -> sympy.Float:
     value = float(value.detach()) if isinstance(value, torch.Tensor) else float(value)
     return sympy.Integer(int(value)) if value == int(value) and abs(value) < 1e15 else sympy.Float(value, 17)
+
+
+def tidy(expr, full_simplify_below: int = 30) -> sympy.Expr:
+    """A simpler equivalent form, in bounded time: a few cheap rewrites (powsimp, logs
+    expanded and combined, together, factor_terms), keeping the least complex; sympy's full
+    simplify (which can take minutes on 50-node expressions, or on any with Float
+    coefficients) only for small float-free ones, preferred when at most one node longer (it
+    reads better: sigma/(epsilon*(chi + 1)))."""
+    rewrites = (sympy.powsimp, lambda e: sympy.powsimp(sympy.expand_log(e, force=True)), sympy.together,
+                sympy.factor_terms, lambda e: sympy.logcombine(e, force=True))
+    candidates = [expr]
+    for rewrite in rewrites:
+        try:
+            candidates.append(rewrite(expr))
+        except Exception:  # a rewrite that fails on an exotic form is skipped
+            continue
+    best = min(candidates, key=complexity)
+    # factoring with Float coefficients can take practically forever inside trigsimp
+    if complexity(expr) <= full_simplify_below and not expr.atoms(sympy.Float):
+        try:
+            full = sympy.simplify(expr)
+            if complexity(full) <= complexity(best) + 1:
+                best = full
+        except Exception:
+            pass
+    return best
 
 
 def complexity(expr: sympy.Expr) -> int:

@@ -1,0 +1,75 @@
+"""discover: from data to an exact formula. Equivalence is checked numerically on fresh
+points (<= 1e-9 relative) and the formula's size is bounded."""
+
+import math
+
+import numpy as np
+import pytest
+import sympy
+
+import kanopy
+from kanopy.symbolic.formula import complexity, operations
+
+
+def check(result, truth, ranges, seed=7, tolerance=1e-9, extra_ops=3):
+    rng = np.random.default_rng(seed)
+    X = np.column_stack([rng.uniform(lo, hi, 2000) for lo, hi in ranges])
+    y = truth(*X.T)
+    error = np.sqrt(np.mean((result(X) - y) ** 2)) / np.std(y)
+    assert error <= tolerance, (str(result.expr), error)
+    return error
+
+
+def data(truth, ranges, n, seed=0):
+    rng = np.random.default_rng(seed)
+    X = np.column_stack([rng.uniform(lo, hi, n) for lo, hi in ranges])
+    return X, truth(*X.T)
+
+
+def test_the_demo_function_in_few_operations():
+    truth = lambda x, y: np.exp(np.sin(np.pi * x) + y**2)  # noqa: E731
+    X, y = data(truth, [(-1, 1), (-1, 1)], 3000)
+    result = kanopy.discover(X, y, var_names=["x", "y"], budget_s=60)
+    assert result.rmse <= 1e-10 and result.exact
+    check(result, truth, [(-1, 1), (-1, 1)])
+    x_, y_ = sympy.symbols("x y")
+    assert operations(result.expr) <= operations(sympy.exp(sympy.sin(sympy.pi * x_) + y_**2)) + 2
+    assert result.pareto[0].expr == result.expr
+
+
+def test_product_of_two_variables():
+    truth = lambda x, y: x * y  # noqa: E731
+    ranges = [(-2, 2), (-2, 2)]
+    result = kanopy.discover(*data(truth, ranges, 1000), var_names=["x", "y"], budget_s=60)
+    check(result, truth, ranges)
+    assert complexity(result.expr) <= 5
+
+
+@pytest.mark.parametrize("truth,size", [
+    (lambda x: np.sin(3 * x) + x**2, 12),
+    (lambda x: np.exp(-(x**2)), 8),
+])
+def test_smooth_one_dimensional_functions(truth, size):
+    ranges = [(-1, 1)]
+    result = kanopy.discover(*data(truth, ranges, 1000), var_names=["x"], budget_s=60)
+    check(result, truth, ranges)
+    assert complexity(result.expr) <= size
+
+
+def test_four_variable_composition():
+    truth = lambda a, b, c, d: np.exp(np.sin(a**2 + b**2) + np.sin(c**2 + d**2))  # noqa: E731
+    ranges = [(-1, 1)] * 4
+    result = kanopy.discover(*data(truth, ranges, 3000), var_names=["x1", "x2", "x3", "x4"], budget_s=60)
+    check(result, truth, ranges)
+    assert complexity(result.expr) <= 30
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="at least 20 samples"):
+        kanopy.discover(np.ones((5, 2)), np.ones(5))
+    with pytest.raises(ValueError, match="var_names"):
+        kanopy.discover(np.random.rand(30, 2), np.random.rand(30), var_names=["a"])
+    with pytest.raises(ValueError, match="NaN"):
+        X = np.random.rand(30, 2)
+        X[3, 1] = math.nan
+        kanopy.discover(X, np.random.rand(30))
