@@ -77,7 +77,7 @@ def run_demo_pipeline(seed):
 
     from rich.console import Console
 
-    result = demo.run(seed=seed, console=Console(file=StringIO()), progress=False)
+    result = demo.run(seed=seed, console=Console(file=StringIO()), progress=False, discover=False)
     return [(s.grid, sum(r.seconds for r in result.stages[: i + 1]), s.test_rmse)
             for i, s in enumerate(result.stages)]
 

@@ -124,3 +124,39 @@ def test_bad_options(kwargs, match):
     options.update(kwargs)
     with pytest.raises(ValueError, match=match):
         KAN([2, 2, 1], grid=3).fit(X, y, **options)
+
+
+def test_lbfgs_steps_in_cpp_follow_the_python_optimizer(monkeypatch):
+    """The C++ LBFGS step (a plain KAN's MSE) is the same algorithm as optim/lbfgs.py, and
+    its state continues on either side."""
+    import copy
+
+    from kanopy import kernels
+
+    X, y = toy()
+    cpp = KAN([2, 3, 1], grid=5, seed=2)
+    fused = kernels.FusedObjective.build(cpp)
+    if fused is None or not fused.has_lbfgs:
+        pytest.skip("fused kernels unavailable")
+    python = KAN([2, 3, 1], grid=5, seed=2)
+    cpp_history = cpp.fit(X, y, steps=3, update_grid=False, progress=False)
+    cpp_next = copy.deepcopy(cpp)
+    cpp_next.fit(X, y, steps=1, update_grid=False, progress=False, resume=True)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(kernels.FusedObjective, "has_lbfgs", property(lambda self: False))
+        python_history = python.fit(X, y, steps=3, update_grid=False, progress=False)
+        python_next = copy.deepcopy(python)
+        python_next.fit(X, y, steps=1, update_grid=False, progress=False, resume=True)
+        from_cpp = copy.deepcopy(cpp)  # the C++ state, continued in Python
+        from_cpp.fit(X, y, steps=1, update_grid=False, progress=False, resume=True)
+    from_python = copy.deepcopy(python)  # and the other way round
+    from_python.fit(X, y, steps=1, update_grid=False, progress=False, resume=True)
+
+    assert python_history.train_rmse[-1] < 0.5 * python_history.train_rmse[0]
+    np.testing.assert_allclose(cpp_history.train_rmse, python_history.train_rmse, rtol=1e-6)
+    for a, b in zip(cpp.parameters(), python.parameters()):  # 60 iterations: rounding grows a little
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
+    for a, b, c, d in zip(*(m.parameters() for m in (cpp_next, from_cpp, python_next, from_python))):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11)
+        torch.testing.assert_close(c, d, rtol=1e-9, atol=1e-11)

@@ -48,3 +48,25 @@ def test_shrink_finds_the_single_hidden_node():
     small.fit(X, y, steps=20, optimizer="lm", progress=False)
     with torch.no_grad():
         assert torch.sqrt(torch.mean((small(X) - y) ** 2)) < 1e-3
+
+
+def test_the_model_methods_prune_on_the_samples_of_the_last_fit():
+    X = uniform_samples(300, 3, seed=3)
+    y = torch.sin(2 * X[:, :1]) + X[:, 1:2] ** 2  # the third input is not used
+    model = KAN([3, 4, 1], grid=5, seed=0)
+    model.fit(X, y, steps=30, lamb=1e-3, progress=False)
+    scores = model.attribution()  # on model.samples, which the fit kept
+    reference = attribution(model, model.samples)
+    assert all(torch.equal(a, b) for a, b in zip(scores.nodes, reference.nodes))
+    pruned = model.prune(edge_threshold=0.05)
+    assert pruned.num_parameters() < model.num_parameters() or int(pruned.layers[0].mask.sum()) < 12
+    assert int(pruned.layers[0].mask[2].sum()) == 0  # every edge of the unused input is gone
+    with torch.no_grad():
+        assert float((pruned(X) - model(X)).square().mean().sqrt()) < 0.05 * float(y.std())
+    fresh = KAN([3, 4, 1], grid=5, seed=0)
+    try:
+        fresh.prune()
+    except ValueError as err:
+        assert "samples" in str(err)
+    else:
+        raise AssertionError("prune without samples must say so")

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import kanopy
-from kanopy import KAN, recipe
+from kanopy import KAN, kernels, recipe
 from kanopy.fit import Objective
 
 from conftest import uniform_samples
@@ -104,11 +104,14 @@ def test_grid_updates_follow_the_global_step_count_after_loading(tmp_path, monke
 
 class InterruptAt:
     """Raise KeyboardInterrupt, as Ctrl-C does, at the n-th evaluation of the objective;
-    ``count`` evaluations are counted either way."""
+    ``count`` evaluations are counted either way. A whole LBFGS step run in C++ counts as one
+    evaluation, and the interrupt comes right after it returned (where Python would see a
+    Ctrl-C pressed during it), with the parameters and the optimizer state already moved."""
 
     def __init__(self, monkeypatch, n=None):
         self.n, self.count = n, 0
         original = Objective.evaluate
+        original_step = kernels.FusedObjective.lbfgs_step
 
         def evaluate(objective):
             self.count += 1
@@ -116,7 +119,15 @@ class InterruptAt:
                 raise KeyboardInterrupt
             return original(objective)
 
+        def lbfgs_step(fused, *args):
+            self.count += 1
+            result = original_step(fused, *args)
+            if self.count == self.n:
+                raise KeyboardInterrupt
+            return result
+
         monkeypatch.setattr(Objective, "evaluate", evaluate)
+        monkeypatch.setattr(kernels.FusedObjective, "lbfgs_step", lbfgs_step)
 
 
 @pytest.mark.parametrize("optimizer,options", [("adam", dict(batch_size=64, seed=3)), ("lbfgs", {})])
@@ -130,7 +141,10 @@ def test_ctrl_c_undoes_the_unfinished_step_and_the_fit_resumes_exactly(tmp_path,
     done = KAN([2, 3, 1], grid=5, seed=1)  # what an interruption in step `stop_in` must leave
     counter = InterruptAt(monkeypatch)
     done.fit(X, y, steps=stop_in, **options)
-    counter.count, counter.n = 0, counter.count + (1 if optimizer == "adam" else 3)  # inside the next step
+    fused = kernels.FusedObjective.build(done)
+    fused_steps = optimizer == "lbfgs" and fused is not None and fused.has_lbfgs
+    inside = 1 if optimizer == "adam" or fused_steps else 3
+    counter.count, counter.n = 0, counter.count + inside  # inside the next step
 
     model = KAN([2, 3, 1], grid=5, seed=1)
     seen = []

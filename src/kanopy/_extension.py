@@ -19,7 +19,7 @@ import torch
 
 CSRC = Path(__file__).parent / "csrc"
 SOURCE = CSRC / "spline.cpp"
-HEADERS = [CSRC / "spline_core.h"]
+HEADERS = [CSRC / "spline_core.h", CSRC / "lbfgs.h"]
 CFLAGS = ["-O3", "-march=native", "-fopenmp"]
 _state: dict = {}
 

@@ -13,6 +13,7 @@ import math
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 from rich.console import Console, Group
 from rich.live import Live
@@ -61,6 +62,7 @@ class DemoResult:
     model: KAN
     stages: list[StageResult] = field(default_factory=list)
     seconds: float = 0.0
+    formula: object = None  # the discovered formula (kanopy.discovery.Discovery), when asked for
 
     @property
     def final_test_rmse(self) -> float:
@@ -68,7 +70,7 @@ class DemoResult:
 
 
 def run(seed: int = 0, n_train: int = 3000, n_test: int = 3000, console: Console | None = None,
-        progress: bool = True) -> DemoResult:
+        progress: bool = True, discover: bool = True) -> DemoResult:
     console = console or Console()
     X, y = toy_data(n_train, seed=seed + 1)
     X_test, y_test = toy_data(n_test, seed=seed + 2)
@@ -103,8 +105,23 @@ def run(seed: int = 0, n_train: int = 3000, n_test: int = 3000, console: Console
     result.seconds = time.perf_counter() - start
     console.print(table)
     console.print(f"total fit time: {result.seconds:.1f} s")
+    if discover:
+        result.formula = _discover(X, y, X_test, y_test, seed, console, progress)
     console.print(f"final test RMSE: {result.final_test_rmse:.3e}")
     return result
+
+
+def _discover(X, y, X_test, y_test, seed, console, progress):
+    """The last step: the closed form of the toy function, from the same training data."""
+    from .discovery import discover
+
+    start = time.perf_counter()
+    with console.status("discovering the formula...") if progress else _Null():
+        found = discover(X, y[:, 0], var_names=["x", "y"], budget_s=60, seed=seed)
+    test_rmse = float(np.sqrt(np.mean((found(X_test.numpy()) - y_test[:, 0].numpy()) ** 2)))
+    console.print(f"discovered formula: {found.expr}  (test RMSE {test_rmse:.1e}, "
+                  f"{time.perf_counter() - start:.1f} s)")
+    return found
 
 
 class _Null:

@@ -37,11 +37,14 @@ class KANRegressor(RegressorMixin, BaseEstimator):
 
     Attributes after ``fit``: ``model_`` (the fitted :class:`kanopy.KAN`), ``stages_`` (one
     :class:`kanopy.recipe.Stage` per grid, with its history), ``n_features_in_``,
+    ``formula_`` (with ``symbolic=True``: one sympy expression per output in the feature
+    names, input and output scaling undone; every edge is then snapped to a library function
+    after pruning and the affine parameters refitted, and ``predict`` uses that network),
     ``feature_names_in_`` (when X has string column names) and ``n_outputs_``.
     """
 
     def __init__(self, hidden=(5,), grids=(3, 10, 20), steps=50, optimizer="lbfgs", k=3, lamb=0.0,
-                 batch_size=None, dtype="float64", random_state=0, verbose=False):
+                 batch_size=None, dtype="float64", symbolic=False, random_state=0, verbose=False):
         self.hidden = hidden
         self.grids = grids
         self.steps = steps
@@ -50,6 +53,7 @@ class KANRegressor(RegressorMixin, BaseEstimator):
         self.lamb = lamb
         self.batch_size = batch_size
         self.dtype = dtype
+        self.symbolic = symbolic
         self.random_state = random_state
         self.verbose = verbose
 
@@ -62,6 +66,8 @@ class KANRegressor(RegressorMixin, BaseEstimator):
         model = recipes.start(X_t, y_t, recipe)
         self._record(model, recipe)
         self.stages_ = recipes.train(model, X_t, y_t, recipe, progress=bool(self.verbose))
+        if self.symbolic:
+            model = self._snap(model, X_t, y_t, recipe)
         self.model_ = model
         self.n_outputs_ = y_t.shape[1]
         self._y_ndim = np.ndim(y)
@@ -87,6 +93,21 @@ class KANRegressor(RegressorMixin, BaseEstimator):
         grids = (self.grids,) if isinstance(self.grids, numbers.Integral) else self.grids
         return recipes.Recipe(hidden=hidden, grids=grids, steps=self.steps, optimizer=self.optimizer, k=self.k,
                               dtype=self.dtype, seed=self._seed(), lamb=self.lamb, batch_size=self.batch_size)
+
+    def _snap(self, model, X, y, recipe):
+        """Prune to the edges that matter, snap each to its best library function, refit the
+        affine parameters; sets ``formula_`` (one sympy expression per output, in the
+        feature names and original units, constants rounded where the data allow).
+        Predictions then come from the snapped network (its constants unrounded)."""
+        from .symbolic import snap
+
+        model = model.prune(X)
+        snap.snap_every_edge(model, X=X)
+        model.fit(X, y, steps=self.steps, optimizer="lbfgs", update_grid=False, progress=bool(self.verbose),
+                  seed=recipe.seed)
+        names = [str(n) for n in getattr(self, "feature_names_in_", [])] or [f"x{i}" for i in range(X.shape[1])]
+        self.formula_ = model.symbolic_formula(var_names=names, X=X, y=y)
+        return model
 
     def _seed(self) -> int:
         if isinstance(self.random_state, numbers.Integral) and not isinstance(self.random_state, bool):

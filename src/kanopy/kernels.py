@@ -119,6 +119,19 @@ class FusedObjective:
             [int(l.uniform) for l in layers], m.k, self.base_kind, m.in_shift, m.in_scale, m.out_shift, m.out_scale,
         )
 
+    @property
+    def has_lbfgs(self) -> bool:
+        return hasattr(torch.ops.kanopy, "kan_lbfgs_step")
+
+    def lbfgs_step(self, X, y, theta, names, rows, order, direction, prev_grad, has_direction, t,
+                   max_iter, max_eval, lr, tolerance_grad, tolerance_change):
+        """One L-BFGS step in C++ (csrc/lbfgs.h); theta's slices are the parameters `names`."""
+        grad_order = [self.names.index(name) for name in names]
+        with torch.no_grad():
+            return torch.ops.kanopy.kan_lbfgs_step(
+                X, y, theta, *self.args, grad_order, rows, list(order), direction, prev_grad, has_direction, float(t),
+                int(max_iter), int(max_eval), float(lr), float(tolerance_grad), float(tolerance_change))
+
     def __call__(self, X: torch.Tensor, y: torch.Tensor):
         """(mse, {parameter name: gradient})."""
         with torch.no_grad():  # gradients come from the op itself, not from autograd

@@ -240,6 +240,30 @@ class KAN(nn.Module):
         self.samples = X[::step].detach().clone()
         return self
 
+    # ------------------------------------------------------------------ pruning
+    def _sample_inputs(self, X):
+        if X is None:
+            if self.samples is None:
+                raise ValueError("no samples: pass X, or fit the model first")
+            return self.samples
+        from .validation import as_matrix
+
+        return as_matrix(X, "X", dtype=self.dtype, device=self.device, columns=self.n_inputs)
+
+    def attribution(self, X=None):
+        """KAN 2.0 importance scores of every node and edge on inputs X (default: the samples
+        of the last fit): see :mod:`kanopy.prune`."""
+        from . import prune
+
+        return prune.attribution(self, self._sample_inputs(X))
+
+    def prune(self, X=None, node_threshold: float = 1e-2, edge_threshold: float | None = None) -> "KAN":
+        """A smaller copy without the hidden nodes (and, with edge_threshold, the edges)
+        scoring below the thresholds on X (default: the samples of the last fit)."""
+        from . import prune
+
+        return prune.prune(self, self._sample_inputs(X), node_threshold=node_threshold, edge_threshold=edge_threshold)
+
     # ------------------------------------------------------------------ symbolic
     def suggest_symbolic(self, l: int, i: int, j: int, top: int = 5, **options):
         """Candidates c * f(a x + b) + d for edge (l, i, j), best first (see symbolic.snap)."""

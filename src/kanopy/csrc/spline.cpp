@@ -27,6 +27,7 @@
 #include <tuple>
 #include <vector>
 
+#include "lbfgs.h"
 #include "spline_core.h"
 
 namespace {
@@ -41,16 +42,6 @@ Dims dims_of(const at::Tensor& x, const at::Tensor& knots, const at::Tensor& coe
   TORCH_CHECK(knots.size(0) == d.in && coef.size(0) == d.in && coef.size(1) == d.K && d.G >= 1,
               "kanopy: shape mismatch");
   return d;
-}
-
-// t with its last dimension zero-padded to width (contiguous; t itself when already so)
-at::Tensor pad_last(const at::Tensor& t, int64_t width) {
-  if (t.size(-1) == width) return t.contiguous();
-  auto sizes = t.sizes().vec();
-  sizes.back() = width;
-  auto out = at::zeros(sizes, t.options());
-  out.narrow(-1, 0, t.size(-1)).copy_(t);
-  return out;
 }
 
 const auto torch_parallel_for = [](int64_t begin, int64_t end, int64_t grain, const auto& fn) {
@@ -69,10 +60,39 @@ void by_order(int64_t k, F&& f) {
   }
 }
 
-// coef * (mask * scale_sp) per edge, zero-padded to d.outp outputs: (in, K, outp)
-at::Tensor effective_coef(const at::Tensor& coef, const at::Tensor& scale_sp, const at::Tensor& mask,
-                          const Dims& d) {
-  return pad_last(coef * (mask * scale_sp).unsqueeze(1), d.outp);
+// The effective parameters of a call, zero-padded to d.outp outputs, built by plain loops
+// (small tensor ops cost more than the kernels at science scale):
+//   C (in, K, outp) = coef * mask * scale_sp,  W (in, outp) = mask * scale_base,  B (outp) = bias.
+template <typename T>
+struct Packed {
+  std::vector<T> C, W, B;
+};
+
+template <typename T>
+Packed<T> pack(const at::Tensor& coef_, const at::Tensor& sp_, const at::Tensor& sb_, const at::Tensor& mask_,
+               const at::Tensor* bias_, const Dims& d) {
+  const auto coef = coef_.contiguous(), sp = sp_.contiguous(), sb = sb_.contiguous(), mask = mask_.contiguous();
+  TORCH_CHECK(sp.numel() == d.in * d.out && sb.numel() == d.in * d.out && mask.numel() == d.in * d.out,
+              "kanopy: scale/mask shape mismatch");
+  const T *c = coef.data_ptr<T>(), *s = sp.data_ptr<T>(), *w = sb.data_ptr<T>(), *m = mask.data_ptr<T>();
+  Packed<T> p;
+  p.C.assign(d.in * d.K * d.outp, T(0));
+  p.W.assign(d.in * d.outp, T(0));
+  p.B.assign(d.outp, T(0));
+  for (int64_t i = 0; i < d.in; ++i) {
+    for (int64_t o = 0; o < d.out; ++o) p.W[i * d.outp + o] = m[i * d.out + o] * w[i * d.out + o];
+    for (int64_t r = 0; r < d.K; ++r) {
+      T* dst = p.C.data() + (i * d.K + r) * d.outp;
+      const T* src = c + (i * d.K + r) * d.out;
+      for (int64_t o = 0; o < d.out; ++o) dst[o] = src[o] * m[i * d.out + o] * s[i * d.out + o];
+    }
+  }
+  if (bias_) {
+    const auto bias = bias_->contiguous();
+    TORCH_CHECK(bias.numel() == d.out, "kanopy: bias shape mismatch");
+    std::copy(bias.data_ptr<T>(), bias.data_ptr<T>() + d.out, p.B.begin());
+  }
+  return p;
 }
 
 // The layer's output; mask and scales are applied here, not as separate torch ops.
@@ -81,14 +101,13 @@ at::Tensor spline_forward(const at::Tensor& x_, const at::Tensor& knots_, const 
                           const at::Tensor& bias, int64_t k, bool uniform, int64_t base_kind) {
   const auto x = x_.contiguous(), knots = knots_.contiguous();
   const Dims d = dims_of(x, knots, coef, k);
-  const auto C = effective_coef(coef, scale_sp, mask, d);
-  const auto W = pad_last(mask * scale_base, d.outp), B = pad_last(bias, d.outp);
   auto y = at::empty({d.N, d.out}, x.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "kanopy_spline_forward", [&] {
+    const auto p = pack<scalar_t>(coef, scale_sp, scale_base, mask, &bias, d);
     by_order<scalar_t>(k, [&](auto order) {
       forward_impl<scalar_t, decltype(order)::value>(
-          torch_parallel_for, d, x.data_ptr<scalar_t>(), knots.data_ptr<scalar_t>(), C.data_ptr<scalar_t>(),
-          W.data_ptr<scalar_t>(), B.data_ptr<scalar_t>(), y.data_ptr<scalar_t>(), uniform, base_kind);
+          torch_parallel_for, d, x.data_ptr<scalar_t>(), knots.data_ptr<scalar_t>(), p.C.data(), p.W.data(),
+          p.B.data(), y.data_ptr<scalar_t>(), uniform, base_kind);
     });
   });
   return y;
@@ -96,41 +115,67 @@ at::Tensor spline_forward(const at::Tensor& x_, const at::Tensor& knots_, const 
 
 // Returns (grad_x, grad_coef, grad_scale_sp, grad_scale_base); undefined where not asked for.
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> spline_backward(
-    const at::Tensor& grad_y, const at::Tensor& x_, const at::Tensor& knots_, const at::Tensor& coef,
-    const at::Tensor& scale_sp, const at::Tensor& scale_base, const at::Tensor& mask, int64_t k, bool uniform,
+    const at::Tensor& grad_y_, const at::Tensor& x_, const at::Tensor& knots_, const at::Tensor& coef_,
+    const at::Tensor& scale_sp_, const at::Tensor& scale_base, const at::Tensor& mask_, int64_t k, bool uniform,
     int64_t base_kind, bool need_x, bool need_params) {
-  const auto x = x_.contiguous(), knots = knots_.contiguous();
-  const Dims d = dims_of(x, knots, coef, k);
-  const auto GY = pad_last(grad_y, d.outp), C = effective_coef(coef, scale_sp, mask, d);
-  const auto W = pad_last(mask * scale_base, d.outp);
+  const auto x = x_.contiguous(), knots = knots_.contiguous(), grad_y = grad_y_.contiguous();
+  const Dims d = dims_of(x, knots, coef_, k);
+  TORCH_CHECK(grad_y.numel() == d.N * d.out, "kanopy: grad_y shape mismatch");
   const int64_t threads = at::get_num_threads();
   const int64_t blocks = (d.N + kBlock - 1) / kBlock;
   // split by inputs when there are enough of them, else by samples into private copies
   const int64_t copies = (!need_params || d.in >= threads || blocks < 2 * threads) ? 1 : threads;
-  at::Tensor grad_x, gc, gw;
+  at::Tensor grad_x, grad_coef, grad_sp, grad_sb;
   if (need_x) grad_x = at::empty({d.N, d.in}, x.options());
   if (need_params) {
-    gc = at::zeros({copies, d.in, d.K, d.outp}, x.options());
-    gw = at::zeros({copies, d.in, d.outp}, x.options());
+    grad_coef = at::empty({d.in, d.K, d.out}, x.options());
+    grad_sp = at::empty({d.in, d.out}, x.options());
+    grad_sb = at::empty({d.in, d.out}, x.options());
   }
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "kanopy_spline_backward", [&] {
-    by_order<scalar_t>(k, [&](auto order) {
-      backward_impl<scalar_t, decltype(order)::value>(
-          torch_parallel_for, d, GY.data_ptr<scalar_t>(), x.data_ptr<scalar_t>(), knots.data_ptr<scalar_t>(),
-          C.data_ptr<scalar_t>(), W.data_ptr<scalar_t>(), need_x ? grad_x.data_ptr<scalar_t>() : nullptr,
-          need_params ? gc.data_ptr<scalar_t>() : nullptr, need_params ? gw.data_ptr<scalar_t>() : nullptr,
-          uniform, base_kind, copies);
+    using T = scalar_t;
+    const auto p = pack<T>(coef_, scale_sp_, scale_base, mask_, nullptr, d);
+    std::vector<T> padded;  // grad_y with rows padded to outp, when they need it
+    const T* GY = grad_y.data_ptr<T>();
+    if (d.outp != d.out) {
+      padded.assign(d.N * d.outp, T(0));
+      for (int64_t n = 0; n < d.N; ++n) std::copy(GY + n * d.out, GY + (n + 1) * d.out, padded.data() + n * d.outp);
+      GY = padded.data();
+    }
+    std::vector<T> gc, gw;
+    if (need_params) {
+      gc.assign(copies * d.in * d.K * d.outp, T(0));
+      gw.assign(copies * d.in * d.outp, T(0));
+    }
+    by_order<T>(k, [&](auto order) {
+      backward_impl<T, decltype(order)::value>(
+          torch_parallel_for, d, GY, x.data_ptr<T>(), knots.data_ptr<T>(), p.C.data(), p.W.data(),
+          need_x ? grad_x.data_ptr<T>() : nullptr, need_params ? gc.data() : nullptr,
+          need_params ? gw.data() : nullptr, uniform, base_kind, copies);
     });
+    if (need_params) {
+      // gradients of the effective coefficients / base weights, back to the raw parameters
+      const auto coef = coef_.contiguous(), sp = scale_sp_.contiguous(), mask = mask_.contiguous();
+      const T *c = coef.data_ptr<T>(), *s = sp.data_ptr<T>(), *m = mask.data_ptr<T>();
+      T *g_coef = grad_coef.data_ptr<T>(), *g_sp = grad_sp.data_ptr<T>(), *g_sb = grad_sb.data_ptr<T>();
+      const int64_t copy_stride = d.in * d.K * d.outp;
+      for (int64_t i = 0; i < d.in; ++i) {
+        for (int64_t o = 0; o < d.out; ++o) {
+          const T ms = m[i * d.out + o] * s[i * d.out + o];
+          T sum_sp = T(0), g_w = T(0);
+          for (int64_t r = 0; r < d.K; ++r) {
+            T g = T(0);
+            for (int64_t cp = 0; cp < copies; ++cp) g += gc[cp * copy_stride + (i * d.K + r) * d.outp + o];
+            g_coef[(i * d.K + r) * d.out + o] = g * ms;
+            sum_sp += g * c[(i * d.K + r) * d.out + o];
+          }
+          for (int64_t cp = 0; cp < copies; ++cp) g_w += gw[cp * d.in * d.outp + i * d.outp + o];
+          g_sp[i * d.out + o] = sum_sp * m[i * d.out + o];
+          g_sb[i * d.out + o] = g_w * m[i * d.out + o];
+        }
+      }
+    }
   });
-  at::Tensor grad_coef, grad_sp, grad_sb;
-  if (need_params) {
-    // gradients of the effective coefficients / base weights, back to the raw parameters
-    auto g_eff = (copies == 1 ? gc[0] : gc.sum(0)).narrow(-1, 0, d.out);
-    auto g_w = (copies == 1 ? gw[0] : gw.sum(0)).narrow(-1, 0, d.out);
-    grad_coef = g_eff * (mask * scale_sp).unsqueeze(1);
-    grad_sp = (g_eff * coef).sum(1) * mask;
-    grad_sb = g_w * mask;
-  }
   return {grad_x, grad_coef, grad_sp, grad_sb};
 }
 
@@ -151,14 +196,42 @@ std::tuple<at::Tensor, std::vector<at::Tensor>> kan_mse_grad(
   TORCH_CHECK(L >= 1 && knots.size() == L && scale_sp.size() == L && scale_base.size() == L &&
                   mask.size() == L && bias.size() == L && uniform.size() == L,
               "kanopy: one entry per layer in every list");
+  const auto Xc = X.contiguous(), yc = y.contiguous();
+  const int64_t N = Xc.size(0), n_in = Xc.size(1);
   std::vector<at::Tensor> acts;  // input of each layer
-  acts.push_back(((X - in_shift) / in_scale).contiguous());
+  acts.push_back(at::empty_like(Xc));
+  AT_DISPATCH_FLOATING_TYPES(Xc.scalar_type(), "kanopy_normalise", [&] {
+    using T = scalar_t;
+    const auto shift = in_shift.contiguous(), scale = in_scale.contiguous();
+    const T *x = Xc.data_ptr<T>(), *sh = shift.data_ptr<T>(), *sc = scale.data_ptr<T>();
+    T* a = acts[0].data_ptr<T>();
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t i = 0; i < n_in; ++i) a[n * n_in + i] = (x[n * n_in + i] - sh[i]) / sc[i];
+  });
   for (size_t l = 0; l < L; ++l)
     acts.push_back(spline_forward(acts[l], knots[l], coef[l], scale_sp[l], scale_base[l], mask[l], bias[l], k,
                                   uniform[l] != 0, base_kind));
-  const auto residual = acts[L] * out_scale + out_shift - y;
-  const auto mse = residual.square().mean();
-  at::Tensor g = (residual * out_scale) * (2.0 / static_cast<double>(residual.numel()));
+  const auto& out = acts[L];
+  TORCH_CHECK(yc.numel() == out.numel(), "kanopy: y does not match the network's outputs");
+  const int64_t n_out = out.size(1);
+  at::Tensor mse = at::empty({}, out.options());
+  at::Tensor g = at::empty_like(out);
+  AT_DISPATCH_FLOATING_TYPES(out.scalar_type(), "kanopy_mse", [&] {
+    using T = scalar_t;
+    const auto shift = out_shift.contiguous(), scale = out_scale.contiguous();
+    const T *o = out.data_ptr<T>(), *t = yc.data_ptr<T>(), *sh = shift.data_ptr<T>(), *sc = scale.data_ptr<T>();
+    T* gp = g.data_ptr<T>();
+    const double factor = 2.0 / static_cast<double>(out.numel());
+    double sum = 0.0;
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t j = 0; j < n_out; ++j) {
+        const int64_t q = n * n_out + j;
+        const T r = o[q] * sc[j] + sh[j] - t[q];  // residual
+        sum += double(r) * double(r);
+        gp[q] = T(double(r * sc[j]) * factor);
+      }
+    mse.fill_(sum / static_cast<double>(out.numel()));
+  });
   std::vector<at::Tensor> grads(4 * L);
   for (size_t l = L; l-- > 0;) {
     auto [gx, gc, gsp, gsb] = spline_backward(g, acts[l], knots[l], coef[l], scale_sp[l], scale_base[l], mask[l],
@@ -166,10 +239,72 @@ std::tuple<at::Tensor, std::vector<at::Tensor>> kan_mse_grad(
     grads[4 * l] = gc;
     grads[4 * l + 1] = gsp;
     grads[4 * l + 2] = gsb;
-    grads[4 * l + 3] = g.sum(0);
+    const int64_t width = g.size(1);
+    at::Tensor gb = at::empty({width}, g.options());
+    AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "kanopy_bias_grad", [&] {
+      using T = scalar_t;
+      const T* gp = g.data_ptr<T>();
+      T* b = gb.data_ptr<T>();
+      for (int64_t j = 0; j < width; ++j) b[j] = T(0);
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t j = 0; j < width; ++j) b[j] += gp[n * width + j];
+    });
+    grads[4 * l + 3] = gb;
     g = gx;
   }
   return {mse, grads};
+}
+
+// One L-BFGS step (see lbfgs.h) on the MSE of a plain KAN whose trainable parameters are
+// views into theta, in the order grad_order gives (indices into kan_mse_grad's gradient
+// list). rows, direction and prev_grad are updated in place; returns (loss, order,
+// has_direction, t).
+std::tuple<double, std::vector<int64_t>, bool, double> kan_lbfgs_step(
+    const at::Tensor& X, const at::Tensor& y, const at::Tensor& theta, const std::vector<at::Tensor>& knots,
+    const std::vector<at::Tensor>& coef, const std::vector<at::Tensor>& scale_sp,
+    const std::vector<at::Tensor>& scale_base, const std::vector<at::Tensor>& mask,
+    const std::vector<at::Tensor>& bias, const std::vector<int64_t>& uniform, int64_t k, int64_t base_kind,
+    const at::Tensor& in_shift, const at::Tensor& in_scale, const at::Tensor& out_shift,
+    const at::Tensor& out_scale, const std::vector<int64_t>& grad_order, const at::Tensor& rows,
+    std::vector<int64_t> order, const at::Tensor& direction, const at::Tensor& prev_grad, bool has_direction,
+    double t, int64_t max_iter, int64_t max_eval, double lr, double tolerance_grad, double tolerance_change) {
+  const int64_t P = theta.numel();
+  TORCH_CHECK(theta.is_contiguous() && rows.is_contiguous() && direction.is_contiguous() &&
+                  prev_grad.is_contiguous(), "kanopy: lbfgs state must be contiguous");
+  TORCH_CHECK(rows.dim() == 2 && rows.size(1) == P && rows.size(0) % 2 == 0 && direction.numel() == P &&
+                  prev_grad.numel() == P, "kanopy: lbfgs state has the wrong shape");
+  LbfgsOptions opt;
+  opt.max_iter = max_iter;
+  opt.max_eval = max_eval;
+  opt.lr = lr;
+  opt.tolerance_grad = tolerance_grad;
+  opt.tolerance_change = tolerance_change;
+  double loss = 0.0;
+  bool has = has_direction;
+  double step_t = t;
+  AT_DISPATCH_FLOATING_TYPES(theta.scalar_type(), "kanopy_lbfgs_step", [&] {
+    LbfgsState<scalar_t> st{P, rows.size(0) / 2, rows.data_ptr<scalar_t>(), order,
+                            direction.data_ptr<scalar_t>(), prev_grad.data_ptr<scalar_t>(), has_direction, t};
+    auto evaluate = [&](scalar_t* g) {
+      auto [mse, grads] = kan_mse_grad(X, y, knots, coef, scale_sp, scale_base, mask, bias, uniform, k, base_kind,
+                                       in_shift, in_scale, out_shift, out_scale);
+      int64_t offset = 0;
+      for (const int64_t index : grad_order) {
+        const auto part = grads[index].contiguous();
+        const scalar_t* src = part.data_ptr<scalar_t>();
+        std::copy(src, src + part.numel(), g + offset);
+        offset += part.numel();
+      }
+      TORCH_CHECK(offset == P, "kanopy: gradients do not cover the parameters");
+      return mse.item<double>();
+    };
+    LbfgsRunner<scalar_t, decltype(evaluate)> runner(st, theta.data_ptr<scalar_t>(), opt, std::move(evaluate));
+    loss = runner.step();
+    order = st.order;
+    has = st.has_direction;
+    step_t = st.t;
+  });
+  return {loss, order, has, step_t};
 }
 
 }  // namespace
@@ -178,4 +313,5 @@ TORCH_LIBRARY(kanopy, m) {
   m.def("spline_forward", &spline_forward);
   m.def("spline_backward", &spline_backward);
   m.def("kan_mse_grad", &kan_mse_grad);
+  m.def("kan_lbfgs_step", &kan_lbfgs_step);
 }

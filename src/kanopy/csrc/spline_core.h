@@ -426,9 +426,22 @@ void backward_impl(ParallelFor&& parallel_for, const Dims& d, const T* GY, const
                    T* GW, bool uniform, int64_t base_kind, int64_t copies) {
   const Geometry<T, K> geo(Tk, d.in, d.M, uniform);
   const int64_t blocks = (d.N + kBlock - 1) / kBlock;
-  auto run = [&](int64_t i0, int64_t i1, int64_t blk0, int64_t blk1, T* gc, T* gw) {
+  auto run = [&](int64_t i0, int64_t i1, int64_t blk0, int64_t blk1, T* gc_out, T* gw_out) {
     alignas(64) T v[(K + 1) * kBlock], dv[(K + 1) * kBlock], xv[kBlock], base[kBlock], slope[kBlock];
     alignas(64) int32_t start[kBlock];
+    // Narrow layers (one vector of outputs): consecutive samples update the same few
+    // coefficient rows, and each update would wait for the previous store. kSpread private
+    // copies, sample b writing to copy b % kSpread, make independent chains; summed at the end.
+    constexpr int64_t kSpread = 4;
+    const bool spread = gc_out && d.chunks == 1 && d.outp > 1;
+    std::vector<T> local;
+    T *gc = gc_out, *gw = gw_out;
+    const int64_t c_size = d.K * d.outp;  // one input's coefficient gradient
+    if (spread) {
+      local.assign((i1 - i0) * kSpread * (c_size + d.outp), T(0));
+      gc = local.data() - i0 * kSpread * c_size;  // indexed by (i * kSpread + copy) * c_size
+      gw = local.data() + (i1 - i0) * kSpread * c_size - i0 * kSpread * d.outp;
+    }
     for (int64_t blk = blk0; blk < blk1; ++blk) {
       const int64_t n0 = blk * kBlock;
       const int n = static_cast<int>(std::min<int64_t>(kBlock, d.N - n0));
@@ -475,7 +488,14 @@ void backward_impl(ParallelFor&& parallel_for, const Dims& d, const T* GY, const
             }
             GX[(n0 + b) * d.in + i] = hsum<T>(s);
           }
-          if (gc) {
+          if (spread) {
+            const int64_t copy = i * kSpread + (b & (kSpread - 1));
+            T* c = gc + copy * c_size + row;
+            const Vec<T> gv = load(g);
+#pragma GCC unroll 8
+            for (int r = 0; r <= K; ++r) store(c + r * d.outp, load(c + r * d.outp) + v[r * kBlock + b] * gv);
+            if (base_kind != kZero) store(gw + copy * d.outp, load(gw + copy * d.outp) + base[b] * gv);
+          } else if (gc) {
             T* c = gc + i * d.K * d.outp + row;
 #pragma GCC unroll 8
             for (int r = 0; r <= K; ++r) axpy(c + r * d.outp, g, v[r * kBlock + b], d.chunks);
@@ -483,6 +503,15 @@ void backward_impl(ParallelFor&& parallel_for, const Dims& d, const T* GY, const
           }
         }
       }
+    }
+    if (spread) {
+      for (int64_t i = i0; i < i1; ++i)
+        for (int64_t copy = 0; copy < kSpread; ++copy) {
+          const T* c = gc + (i * kSpread + copy) * c_size;
+          for (int64_t q = 0; q < c_size; ++q) gc_out[i * c_size + q] += c[q];
+          const T* w = gw + (i * kSpread + copy) * d.outp;
+          for (int64_t o = 0; o < d.outp; ++o) gw_out[i * d.outp + o] += w[o];
+        }
     }
   };
   if (!GC) {  // input gradients only: every (sample, input) is independent

@@ -30,9 +30,24 @@ class CurvatureMemory:
 
     def clear(self) -> None:
         self.rows: torch.Tensor | None = None  # (2 size, P): s in slots [0, size), y in [size, 2 size)
-        self.gram = np.zeros((2 * self.size, 2 * self.size))  # inner products of all rows
+        self._gram: np.ndarray | None = np.zeros((2 * self.size, 2 * self.size))  # inner products of all rows
         self.order: list[int] = []  # occupied slots, oldest first
         self.gamma = 1.0
+
+    @property
+    def gram(self) -> np.ndarray:
+        """Inner products of all rows (recomputed after the C++ step changed the rows)."""
+        if self._gram is None:
+            self._gram = (self.rows @ self.rows.T).cpu().double().numpy()
+            if self.order:
+                newest = self.order[-1]
+                self.gamma = float(self._gram[newest, self.size + newest] / self._gram[self.size + newest, self.size + newest])
+        return self._gram
+
+    def changed_outside(self, order: list[int]) -> None:
+        """The rows were updated by the C++ step, which leaves `order` occupied."""
+        self.order = list(order)
+        self._gram = None
 
     def __len__(self) -> int:
         return len(self.order)
@@ -44,11 +59,12 @@ class CurvatureMemory:
         self.rows[slot] = s
         self.rows[self.size + slot] = y
         inner = (self.rows @ torch.stack([s, y], dim=1)).cpu().numpy()  # (2 size, 2)
+        gram = self.gram
         for row, column in ((slot, inner[:, 0]), (self.size + slot, inner[:, 1])):
-            self.gram[row, :] = column
-            self.gram[:, row] = column
+            gram[row, :] = column
+            gram[:, row] = column
         self.order.append(slot)
-        self.gamma = sy / self.gram[self.size + slot, self.size + slot]
+        self.gamma = sy / gram[self.size + slot, self.size + slot]
 
     def apply(self, g: torch.Tensor) -> torch.Tensor:
         """H g."""
@@ -56,8 +72,9 @@ class CurvatureMemory:
         s_rows, y_rows = slots, slots + self.size
         ab = (self.rows @ g).cpu().numpy()
         a, b = ab[s_rows], ab[y_rows]
-        s_y = self.gram[np.ix_(s_rows, y_rows)]
-        y_y = self.gram[np.ix_(y_rows, y_rows)]
+        gram = self.gram
+        s_y = gram[np.ix_(s_rows, y_rows)]
+        y_y = gram[np.ix_(y_rows, y_rows)]
         gamma = self.gamma
         R = np.triu(s_y)  # tiny dense solves: cheaper than scipy's triangular wrappers
         r_inv_a = np.linalg.solve(R, a)
@@ -70,14 +87,15 @@ class CurvatureMemory:
     def state_dict(self) -> dict:
         if self.rows is None:
             return {}
-        return {"rows": self.rows, "gram": torch.from_numpy(self.gram.copy()),
+        gram = self.gram  # sets gamma when it was stale
+        return {"rows": self.rows, "gram": torch.from_numpy(gram.copy()),
                 "order": torch.tensor(self.order, dtype=torch.int64), "gamma": self.gamma}
 
     def load_state_dict(self, state: dict) -> None:
         self.clear()
         if "rows" in state:
             self.rows = state["rows"].clone()
-            self.gram = state["gram"].numpy().copy()
+            self._gram = state["gram"].numpy().copy()
             self.order = [int(v) for v in state["order"]]
             self.gamma = float(state["gamma"])
 
@@ -104,6 +122,9 @@ class LBFGS:
         self.t = 0.0
 
     def step(self, objective) -> float:
+        fused = getattr(objective, "fused", None)
+        if fused is not None and fused.has_lbfgs:
+            return self._fused_step(objective, fused)
         theta = objective.theta
         loss, g = objective.evaluate()
         loss = float(loss)
@@ -141,6 +162,24 @@ class LBFGS:
             if self.tolerance_change and (float(d.abs().max()) * t <= self.tolerance_change
                                           or abs(loss - prev_loss) <= self.tolerance_change * abs(prev_loss)):
                 break
+        return loss
+
+    def _fused_step(self, objective, fused) -> float:
+        """The same step, run by the C++ kernels (csrc/lbfgs.h) for a plain KAN's MSE."""
+        theta = objective.theta
+        memory = self.memory
+        if memory.rows is None:
+            memory.rows = theta.new_zeros(2 * memory.size, theta.numel())
+        if self.direction is None:
+            direction, prev_grad, has_direction = torch.zeros_like(theta), torch.zeros_like(theta), False
+        else:
+            direction, prev_grad, has_direction = self.direction.contiguous(), self.prev_grad.contiguous(), True
+        loss, order, has_direction, t = fused.lbfgs_step(
+            objective.X, objective.y, theta, objective.names, memory.rows, memory.order, direction, prev_grad,
+            has_direction, self.t, self.max_iter, self.max_eval, self.lr, self.tolerance_grad, self.tolerance_change)
+        memory.changed_outside(order)
+        self.direction, self.prev_grad = (direction, prev_grad) if has_direction else (None, None)
+        self.t = t
         return loss
 
     def _remember(self, g: torch.Tensor) -> None:
