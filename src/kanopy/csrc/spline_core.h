@@ -342,6 +342,19 @@ inline void rows_update(T* __restrict y, const T* __restrict w, int64_t stride, 
   }
 }
 
+// rows[r * stride] += a[r * a_step] * g for r = 0..K (and wb += a_base * g): g is loaded once
+template <typename T, int K>
+inline void rows_add(T* __restrict rows, int64_t stride, const T* a, int64_t a_step, const T* __restrict g,
+                     T* __restrict wb, T a_base, int64_t chunks) {
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t o = c * kLanes<T>;
+    const Vec<T> gv = load(g + o);
+#pragma GCC unroll 8
+    for (int r = 0; r <= K; ++r) store(rows + r * stride + o, load(rows + r * stride + o) + a[r * a_step] * gv);
+    if (wb) store(wb + o, load(wb + o) + a_base * gv);
+  }
+}
+
 struct Dims {
   int64_t N, in, M, K, out, G;
   int64_t outp, chunks;  // padded output width and its number of vector chunks
@@ -417,6 +430,92 @@ void forward_impl(ParallelFor&& parallel_for, const Dims& d, const T* X, const T
   });
 }
 
+// Backward of inputs [i0, i1) over all samples, for layers with several outputs: the samples
+// of a chunk are grouped by the spline interval they fall in (counting sort), so that the
+// coefficient gradient of an interval's k+1 rows is summed in registers over its samples and
+// written once, instead of a load and a store of each row for every sample.
+template <typename T, int K>
+void backward_by_interval(const Dims& d, const Geometry<T, K>& geo, const T* GY, const T* X, const T* C,
+                          const T* W, T* GX, T* GC, T* GW, int64_t base_kind, int64_t i0, int64_t i1) {
+  constexpr int64_t kChunk = 2048;  // samples per pass (bounds the buffers)
+  constexpr int L = kLanes<T>;
+  const int64_t S = std::min<int64_t>(kChunk, d.N);
+  std::vector<T> vals((K + 1) * S), base(S), slope(S), dvals((K + 1) * S);
+  std::vector<int32_t> start(S), order(S), count(d.G + 1);
+  alignas(64) T v[(K + 1) * kBlock], dv[(K + 1) * kBlock], xv[kBlock], bb[kBlock], sb[kBlock];
+  alignas(64) int32_t st[kBlock];
+  for (int64_t i = i0; i < i1; ++i) {
+    const T* Ci = C + i * d.K * d.outp;
+    const T* Wi = W + i * d.outp;
+    T* gc = GC + i * d.K * d.outp;
+    T* gw = GW + i * d.outp;
+    for (int64_t n0 = 0; n0 < d.N; n0 += S) {
+      const int64_t n = std::min(S, d.N - n0);
+      // 1. basis, slopes and base branch of every sample of the chunk
+      for (int64_t b0 = 0; b0 < n; b0 += kBlock) {
+        const int m = static_cast<int>(std::min<int64_t>(kBlock, n - b0));
+        for (int b = 0; b < m; ++b) xv[b] = X[(n0 + b0 + b) * d.in + i];
+        block_basis<T, K>(xv, m, geo, i, v, dv, st);
+        base_block<T>(base_kind, xv, m, bb, sb);
+        for (int b = 0; b < m; ++b) {
+          for (int r = 0; r <= K; ++r) {
+            vals[(b0 + b) * (K + 1) + r] = v[r * kBlock + b];
+            dvals[(b0 + b) * (K + 1) + r] = dv[r * kBlock + b];
+          }
+          base[b0 + b] = bb[b];
+          slope[b0 + b] = sb[b];
+          start[b0 + b] = st[b];
+        }
+      }
+      // 2. samples grouped by interval
+      std::fill(count.begin(), count.end(), 0);
+      for (int64_t b = 0; b < n; ++b) ++count[start[b] + 1];
+      for (int64_t m = 0; m < d.G; ++m) count[m + 1] += count[m];
+      {
+        std::vector<int32_t> next(count.begin(), count.end() - 1);
+        for (int64_t b = 0; b < n; ++b) order[next[start[b]]++] = static_cast<int32_t>(b);
+      }
+      // 3. per interval: gradients of its k+1 coefficient rows, and of x
+      for (int64_t m = 0; m < d.G; ++m) {
+        const int32_t lo = count[m], hi = count[m + 1];
+        if (lo == hi) continue;
+        const int64_t row = m * d.outp;
+        for (int64_t c = 0; c < d.chunks; ++c) {
+          const int64_t o = c * L;
+          Vec<T> acc[K + 1] = {}, accw = Vec<T>{};
+          for (int32_t q = lo; q < hi; ++q) {
+            const int64_t b = order[q];
+            const Vec<T> gv = load(GY + (n0 + b) * d.outp + o);
+            const T* a = vals.data() + b * (K + 1);
+#pragma GCC unroll 8
+            for (int r = 0; r <= K; ++r) acc[r] += a[r] * gv;
+            accw += base[b] * gv;
+          }
+#pragma GCC unroll 8
+          for (int r = 0; r <= K; ++r) store(gc + row + r * d.outp + o, load(gc + row + r * d.outp + o) + acc[r]);
+          if (base_kind != kZero) store(gw + o, load(gw + o) + accw);
+        }
+        if (GX) {
+          for (int32_t q = lo; q < hi; ++q) {
+            const int64_t b = order[q];
+            const T* g = GY + (n0 + b) * d.outp;
+            const T* a = dvals.data() + b * (K + 1);
+            Vec<T> sum = Vec<T>{};
+            for (int64_t c = 0; c < d.chunks; ++c) {
+              const int64_t o = c * L;
+              Vec<T> acc = base_kind != kZero ? slope[b] * load(Wi + o) : Vec<T>{};
+#pragma GCC unroll 8
+              for (int r = 0; r <= K; ++r) acc += a[r] * load(Ci + row + r * d.outp + o);
+              sum += acc * load(g + o);
+            }
+            GX[(n0 + b) * d.in + i] = hsum<T>(sum);
+          }
+        }
+      }
+    }
+  }
+}
+
 // Backward, one pass per (input, sample block): the basis is computed once and serves both
 // grad_x and the coefficient gradients. With enough inputs, tasks own inputs (and so their
 // coefficient rows: no races); otherwise they own blocks of samples and accumulate into
@@ -433,7 +532,7 @@ void backward_impl(ParallelFor&& parallel_for, const Dims& d, const T* GY, const
     // coefficient rows, and each update would wait for the previous store. kSpread private
     // copies, sample b writing to copy b % kSpread, make independent chains; summed at the end.
     constexpr int64_t kSpread = 4;
-    const bool spread = gc_out && d.chunks == 1 && d.outp > 1;
+    const bool spread = gc_out && d.outp > 1 && d.K * d.outp * kSpread * int64_t(sizeof(T)) <= 16384;
     std::vector<T> local;
     T *gc = gc_out, *gw = gw_out;
     const int64_t c_size = d.K * d.outp;  // one input's coefficient gradient
@@ -491,10 +590,8 @@ void backward_impl(ParallelFor&& parallel_for, const Dims& d, const T* GY, const
           if (spread) {
             const int64_t copy = i * kSpread + (b & (kSpread - 1));
             T* c = gc + copy * c_size + row;
-            const Vec<T> gv = load(g);
-#pragma GCC unroll 8
-            for (int r = 0; r <= K; ++r) store(c + r * d.outp, load(c + r * d.outp) + v[r * kBlock + b] * gv);
-            if (base_kind != kZero) store(gw + copy * d.outp, load(gw + copy * d.outp) + base[b] * gv);
+            rows_add<T, K>(c, d.outp, v + b, kBlock, g, base_kind != kZero ? gw + copy * d.outp : nullptr, base[b],
+                           d.chunks);
           } else if (gc) {
             T* c = gc + i * d.K * d.outp + row;
 #pragma GCC unroll 8
@@ -518,6 +615,10 @@ void backward_impl(ParallelFor&& parallel_for, const Dims& d, const T* GY, const
     const int64_t work = std::max<int64_t>(1, kBlock * d.in * (K + 2) * d.outp);
     parallel_for(0, blocks, std::max<int64_t>(1, 131072 / work),
                      [&](int64_t b0, int64_t b1) { run(0, d.in, b0, b1, nullptr, nullptr); });
+  } else if (copies == 1 && d.outp > 1) {
+    parallel_for(0, d.in, 1, [&](int64_t i0, int64_t i1) {
+      backward_by_interval<T, K>(d, geo, GY, X, C, W, GX, GC, GW, base_kind, i0, i1);
+    });
   } else if (copies == 1) {
     parallel_for(0, d.in, 1, [&](int64_t i0, int64_t i1) { run(i0, i1, 0, blocks, GC, GW); });
   } else {
