@@ -219,8 +219,9 @@ def fit_coefficients(
 def solve_least_squares(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
     """Batched min ||A X - B|| for A (b, N, p), B (b, N, q), robust to rank deficiency.
 
-    On CPU LAPACK's gelsd (SVD, minimum-norm when rank deficient). Elsewhere a tiny ridge
-    row block keeps QR well posed."""
+    On CPU LAPACK's gelsd (SVD, minimum-norm when rank deficient; gelsy, faster, gives
+    results that vary in the last bits from run to run, which breaks reproducibility).
+    Elsewhere a tiny ridge row block keeps QR well posed."""
     if A.device.type == "cpu":
         rcond = torch.finfo(A.dtype).eps * max(A.shape[-2:])
         return torch.linalg.lstsq(A, B, rcond=rcond, driver="gelsd").solution

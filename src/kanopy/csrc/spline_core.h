@@ -480,6 +480,28 @@ void backward_by_interval(const Dims& d, const Geometry<T, K>& geo, const T* GY,
         const int32_t lo = count[m], hi = count[m + 1];
         if (lo == hi) continue;
         const int64_t row = m * d.outp;
+        if (d.outp == 1) {  // one output: scalar sums (rows are single values)
+          T acc[K + 1] = {}, accw = T(0);
+          const T w = Wi[0];
+          for (int32_t q = lo; q < hi; ++q) {
+            const int64_t b = order[q];
+            const T g = GY[n0 + b];
+            const T* a = vals.data() + b * (K + 1);
+            const T* da = dvals.data() + b * (K + 1);
+            T phi = base_kind != kZero ? slope[b] * w : T(0);
+#pragma GCC unroll 8
+            for (int r = 0; r <= K; ++r) {
+              acc[r] += a[r] * g;
+              phi += da[r] * Ci[m + r];
+            }
+            accw += base[b] * g;
+            if (GX) GX[(n0 + b) * d.in + i] = phi * g;
+          }
+#pragma GCC unroll 8
+          for (int r = 0; r <= K; ++r) gc[m + r] += acc[r];
+          gw[0] += accw;
+          continue;
+        }
         for (int64_t c = 0; c < d.chunks; ++c) {
           const int64_t o = c * L;
           Vec<T> acc[K + 1] = {}, accw = Vec<T>{};
@@ -615,12 +637,10 @@ void backward_impl(ParallelFor&& parallel_for, const Dims& d, const T* GY, const
     const int64_t work = std::max<int64_t>(1, kBlock * d.in * (K + 2) * d.outp);
     parallel_for(0, blocks, std::max<int64_t>(1, 131072 / work),
                      [&](int64_t b0, int64_t b1) { run(0, d.in, b0, b1, nullptr, nullptr); });
-  } else if (copies == 1 && d.outp > 1) {
+  } else if (copies == 1) {
     parallel_for(0, d.in, 1, [&](int64_t i0, int64_t i1) {
       backward_by_interval<T, K>(d, geo, GY, X, C, W, GX, GC, GW, base_kind, i0, i1);
     });
-  } else if (copies == 1) {
-    parallel_for(0, d.in, 1, [&](int64_t i0, int64_t i1) { run(i0, i1, 0, blocks, GC, GW); });
   } else {
     const int64_t chunk = (blocks + copies - 1) / copies;
     parallel_for(0, copies, 1, [&](int64_t c0, int64_t c1) {
