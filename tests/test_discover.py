@@ -6,6 +6,7 @@ import math
 import numpy as np
 import pytest
 import sympy
+import torch
 
 import kanopy
 from kanopy.symbolic.formula import complexity, operations
@@ -73,3 +74,31 @@ def test_bad_input():
         X = np.random.rand(30, 2)
         X[3, 1] = math.nan
         kanopy.discover(X, np.random.rand(30))
+
+
+def _problem(truth, ranges, n=1500, seed=0):
+    from kanopy.discovery.search import Clock, Problem
+    from kanopy.symbolic.formula import symbols_for
+
+    rng = np.random.default_rng(seed)
+    X = torch.tensor(np.column_stack([rng.uniform(lo, hi, n) for lo, hi in ranges]))
+    y = torch.tensor(truth(*X.numpy().T))
+    cut = int(0.75 * n)
+    names = [f"x{i + 1}" for i in range(len(ranges))]
+    return Problem(X[:cut], y[:cut], X[cut:], y[cut:], symbols_for(names), seed, Clock(30, verbose=False))
+
+
+def test_the_polynomial_fallback_is_close_and_exact_for_power_laws():
+    from kanopy.discovery import polynomial
+
+    def relative(problem, expr):
+        f = sympy.lambdify(problem.variables, expr, "numpy")
+        pred = f(*problem.Xval.numpy().T)
+        return float(np.sqrt(np.mean((pred - problem.yval.numpy()) ** 2)) / problem.yval.std())
+
+    smooth = _problem(lambda a, b: 1 / (1 + a**2 + b**2), [(-1, 1), (-1, 1)])
+    [(expr, rmse)] = polynomial.candidates(smooth)  # y changes sign? no, but x does: one family
+    assert relative(smooth, expr) < 1e-2 and rmse == pytest.approx(relative(smooth, expr) * float(smooth.yval.std()))
+    power = _problem(lambda a, b: 3 * a**1.5 / b, [(1, 3), (1, 3)])
+    fits = polynomial.candidates(power)
+    assert len(fits) == 2 and min(relative(power, e) for e, _ in fits) < 1e-10

@@ -240,7 +240,8 @@ class LbfgsRunner {
     }
     if (bracketed) {
       const double d_max = max_abs(d);
-      while (n < max_evals && std::abs(hi.t - lo.t) * d_max > 1e-300) {
+      // as line_search.py: stop zooming once the bracket moves the parameters by < 1e-9
+      while (n < max_evals && std::abs(hi.t - lo.t) * d_max >= 1e-9) {
         const double a = std::min(lo.t, hi.t), b = std::max(lo.t, hi.t);
         double step = cubic_min(lo.t, lo.f, lo.gtd, hi.t, hi.f, hi.gtd, a, b);
         if (std::min(step - a, b - step) < 0.1 * (b - a)) step = (a + b) / 2;  // too close to an end

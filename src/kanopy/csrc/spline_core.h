@@ -430,6 +430,55 @@ void forward_impl(ParallelFor&& parallel_for, const Dims& d, const T* X, const T
   });
 }
 
+// d loss / d x for the samples `members` of one interval: x-derivative of the edge row
+// (k+1 coefficient rows and the base weights, CH vectors wide, loaded once) dotted with the
+// output gradient. CH = 0: any width, rows reloaded per sample. GX is strided by d.in.
+template <typename T, int K, int CH>
+inline void interval_input_grad(const Dims& d, const T* __restrict Crow, const T* __restrict Wi, const T* GY,
+                                const T* dvals, const T* slope, const int32_t* members, int32_t count,
+                                int64_t base_kind, T* GX) {
+  constexpr int L = kLanes<T>;
+  const bool with_base = base_kind != kZero;
+  if constexpr (CH > 0) {
+    Vec<T> Cr[CH][K + 1], Wc[CH];
+#pragma GCC unroll 8
+    for (int c = 0; c < CH; ++c) {
+      Wc[c] = with_base ? load(Wi + c * L) : Vec<T>{};
+#pragma GCC unroll 8
+      for (int r = 0; r <= K; ++r) Cr[c][r] = load(Crow + r * d.outp + c * L);
+    }
+    for (int32_t q = 0; q < count; ++q) {
+      const int64_t b = members[q];
+      const T* g = GY + b * d.outp;
+      const T* a = dvals + b * (K + 1);
+      Vec<T> sum = Vec<T>{};
+#pragma GCC unroll 8
+      for (int c = 0; c < CH; ++c) {
+        Vec<T> acc = slope[b] * Wc[c];
+#pragma GCC unroll 8
+        for (int r = 0; r <= K; ++r) acc += a[r] * Cr[c][r];
+        sum += acc * load(g + c * L);
+      }
+      GX[b * d.in] = hsum<T>(sum);
+    }
+  } else {
+    for (int32_t q = 0; q < count; ++q) {
+      const int64_t b = members[q];
+      const T* g = GY + b * d.outp;
+      const T* a = dvals + b * (K + 1);
+      Vec<T> sum = Vec<T>{};
+      for (int64_t c = 0; c < d.chunks; ++c) {
+        const int64_t o = c * L;
+        Vec<T> acc = with_base ? slope[b] * load(Wi + o) : Vec<T>{};
+#pragma GCC unroll 8
+        for (int r = 0; r <= K; ++r) acc += a[r] * load(Crow + r * d.outp + o);
+        sum += acc * load(g + o);
+      }
+      GX[b * d.in] = hsum<T>(sum);
+    }
+  }
+}
+
 // Backward of inputs [i0, i1) over all samples, for layers with several outputs: the samples
 // of a chunk are grouped by the spline interval they fall in (counting sort), so that the
 // coefficient gradient of an interval's k+1 rows is summed in registers over its samples and
@@ -518,19 +567,14 @@ void backward_by_interval(const Dims& d, const Geometry<T, K>& geo, const T* GY,
           if (base_kind != kZero) store(gw + o, load(gw + o) + accw);
         }
         if (GX) {
-          for (int32_t q = lo; q < hi; ++q) {
-            const int64_t b = order[q];
-            const T* g = GY + (n0 + b) * d.outp;
-            const T* a = dvals.data() + b * (K + 1);
-            Vec<T> sum = Vec<T>{};
-            for (int64_t c = 0; c < d.chunks; ++c) {
-              const int64_t o = c * L;
-              Vec<T> acc = base_kind != kZero ? slope[b] * load(Wi + o) : Vec<T>{};
-#pragma GCC unroll 8
-              for (int r = 0; r <= K; ++r) acc += a[r] * load(Ci + row + r * d.outp + o);
-              sum += acc * load(g + o);
-            }
-            GX[(n0 + b) * d.in + i] = hsum<T>(sum);
+          const int32_t* members = order.data() + lo;
+          const T* Crow = Ci + row;
+          switch (d.chunks) {  // the interval's rows in registers for up to four vectors of outputs
+            case 1: interval_input_grad<T, K, 1>(d, Crow, Wi, GY + n0 * d.outp, dvals.data(), slope.data(), members, hi - lo, base_kind, GX + n0 * d.in + i); break;
+            case 2: interval_input_grad<T, K, 2>(d, Crow, Wi, GY + n0 * d.outp, dvals.data(), slope.data(), members, hi - lo, base_kind, GX + n0 * d.in + i); break;
+            case 3: interval_input_grad<T, K, 3>(d, Crow, Wi, GY + n0 * d.outp, dvals.data(), slope.data(), members, hi - lo, base_kind, GX + n0 * d.in + i); break;
+            case 4: interval_input_grad<T, K, 4>(d, Crow, Wi, GY + n0 * d.outp, dvals.data(), slope.data(), members, hi - lo, base_kind, GX + n0 * d.in + i); break;
+            default: interval_input_grad<T, K, 0>(d, Crow, Wi, GY + n0 * d.outp, dvals.data(), slope.data(), members, hi - lo, base_kind, GX + n0 * d.in + i);
           }
         }
       }

@@ -7,6 +7,9 @@ import math
 import torch
 
 
+BRACKET_TOLERANCE = 1e-9
+
+
 def strong_wolfe(objective, theta0, d, t, f0, g0, gtd0, c1=1e-4, c2=0.9, max_evals=25):
     """Line search along d from theta0 for a step t satisfying the strong Wolfe conditions
     (Nocedal & Wright, Alg. 3.5/3.6, cubic interpolation). Leaves objective.theta at the
@@ -41,7 +44,9 @@ def strong_wolfe(objective, theta0, d, t, f0, g0, gtd0, c1=1e-4, c2=0.9, max_eva
         t = t_next
     if bracket is not None:
         lo, hi = bracket
-        while n < max_evals and abs(hi[0] - lo[0]) * float(d.abs().max()) > 1e-300:
+        # as torch's LBFGS (and so pykan's): stop zooming once the bracket moves the
+        # parameters by less than 1e-9; more evaluations there only chase rounding
+        while n < max_evals and abs(hi[0] - lo[0]) * float(d.abs().max()) >= BRACKET_TOLERANCE:
             a, b = min(lo[0], hi[0]), max(lo[0], hi[0])
             t = _cubic_min(lo[0], lo[1], lo[3], hi[0], hi[1], hi[3], a, b)
             if min(t - a, b - t) < 0.1 * (b - a):  # too close to an end: bisect
