@@ -16,7 +16,7 @@ import math
 import sympy
 import torch
 
-MAX_DEGREE = 6
+MAX_DEGREE = 10  # the validation data choose; the term count bounds it for many variables
 
 
 def candidates(problem) -> list[tuple[sympy.Expr, float]]:
@@ -36,7 +36,7 @@ def _best_polynomial(problem, X, y, Xv, yv, log: bool, sign: float = 1.0):
     mean, std = inputs.mean(dim=0), inputs.std(dim=0)
     std = torch.where(std > 0, std, torch.ones_like(std))
     Z, Zv = (inputs - mean) / std, (inputs_val - mean) / std
-    n_terms_max = min(400, X.shape[0] // 4)
+    n_terms_max = min(500, X.shape[0] // 3)
     best = None
     for degree in range(1, MAX_DEGREE + 1):
         if problem.clock.left() <= 0:
