@@ -16,6 +16,8 @@ from fractions import Fraction
 import sympy
 import torch
 
+from .damped import damped_step
+
 from .formula import _TORCH_FUNCS
 
 
@@ -82,21 +84,20 @@ class Constants:
             A, g = J.T @ J, J.T @ r
             if not (torch.isfinite(A).all() and torch.isfinite(g).all()):
                 break
-            diag = A.diagonal().clamp_min(1e-30)
-            improved = converged = False
-            for _ in range(24):  # damping up to ~1e10: far starts need short, gradient-like steps
-                step, info = torch.linalg.solve_ex(A + mu * torch.diag(diag), -g)
-                if int(info) == 0 and torch.isfinite(step).all():
-                    with torch.no_grad():
-                        r_new = residual(sub + step)
-                    new_loss = float(r_new @ r_new)
-                    if math.isfinite(new_loss) and new_loss < loss:
-                        converged = loss - new_loss <= 1e-15 * loss
-                        sub, r, loss, improved = sub + step, r_new, new_loss, True
-                        mu = max(mu / 5, 1e-15)
-                        break
-                mu *= 5
-            if not improved or converged:
+
+            def trial(step):
+                with torch.no_grad():
+                    r_new = residual(sub + step)
+                return float(r_new @ r_new), r_new
+
+            # damping up to ~1e10: far starts need short, gradient-like steps
+            step, result, mu = damped_step(A, g, mu, loss, trial, tries=24, grow=5, shrink=5, mu_floor=1e-15)
+            if step is None:
+                break
+            new_loss, r = result
+            converged = loss - new_loss <= 1e-15 * loss
+            sub, loss = sub + step, new_loss
+            if converged:
                 break
         theta = theta.clone()
         theta[index] = sub

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from . import library
+from .damped import damped_step
 from .library import CONSTANT, EXP, GENERAL, HOMOGENEOUS, LINEAR, LOG
 
 _SEARCH_POINTS = 400  # samples used by the grid search (the polish uses all)
@@ -203,24 +204,21 @@ def _polish(cand, x, y, a, b, iterations: int = 40):
         A, g = J.T @ J, J.T @ r
         if not (torch.isfinite(A).all() and torch.isfinite(g).all()):
             break
-        diag = A.diagonal().clamp_min(1e-30)
-        improved = converged = False
-        for _ in range(8):
-            step, info = torch.linalg.solve_ex(A + mu * torch.diag(diag), -g)
-            if int(info) != 0 or not torch.isfinite(step).all():
-                mu *= 4
-                continue
-            trial = list(theta)
+
+        def trial(step):
+            moved = list(theta)
             for i, v in zip(free, step.tolist()):
-                trial[i] += v
-            r_new, new_loss, f_new, slope_new = evaluate(trial)
-            if math.isfinite(new_loss) and new_loss < loss:
-                converged = loss - new_loss <= 1e-14 * loss
-                theta, r, loss, f, slope, improved = trial, r_new, new_loss, f_new, slope_new, True
-                mu = max(mu / 3, 1e-12)
-                break
-            mu *= 4
-        if not improved or converged:
+                moved[i] += v
+            r_new, new_loss, f_new, slope_new = evaluate(moved)
+            return new_loss, (moved, r_new, f_new, slope_new)
+
+        step, result, mu = damped_step(A, g, mu, loss, trial, tries=8, grow=4, shrink=3, mu_floor=1e-12)
+        if step is None:
+            break
+        new_loss, (theta, r, f, slope) = result
+        converged = loss - new_loss <= 1e-14 * loss
+        loss = new_loss
+        if converged:
             break
     return tuple(float(v) for v in theta)
 
@@ -320,20 +318,18 @@ def _polish_sum(terms, x, y, iterations: int = 60):
         A, g = J.T @ J, J.T @ r
         if not (torch.isfinite(A).all() and torch.isfinite(g).all()):
             break
-        diag = A.diagonal().clamp_min(1e-30)
-        improved = converged = False
-        for _ in range(8):
-            step, info = torch.linalg.solve_ex(A + mu * torch.diag(diag), -g)
-            if int(info) == 0 and torch.isfinite(step).all():
-                r_new = residual(theta + step)
-                new_loss = float(r_new @ r_new)
-                if math.isfinite(new_loss) and new_loss < loss:
-                    converged = loss - new_loss <= 1e-15 * loss
-                    theta, r, loss, improved = theta + step, r_new, new_loss, True
-                    mu = max(mu / 3, 1e-15)
-                    break
-            mu *= 4
-        if not improved or converged:
+
+        def trial(step):
+            r_new = residual(theta + step)
+            return float(r_new @ r_new), r_new
+
+        step, result, mu = damped_step(A, g, mu, loss, trial, tries=8, grow=4, shrink=3, mu_floor=1e-15)
+        if step is None:
+            break
+        new_loss, r = result
+        converged = loss - new_loss <= 1e-15 * loss
+        theta, loss = theta + step, new_loss
+        if converged:
             break
     out = []
     for k, t in enumerate(terms):
