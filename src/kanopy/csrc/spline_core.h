@@ -369,6 +369,46 @@ inline Dims make_dims(int64_t N, int64_t in, int64_t M, int64_t out, int64_t k, 
   return d;
 }
 
+// Counting sort of n samples by interval start[b] in [0, G): the samples of interval m are
+// order[count[m] .. count[m + 1]). count has G + 1 entries, next G.
+inline void group_by_interval(const int32_t* start, int64_t n, int64_t G, int32_t* count, int32_t* next,
+                              int32_t* order) {
+  std::fill(count, count + G + 1, 0);
+  for (int64_t b = 0; b < n; ++b) ++count[start[b] + 1];
+  for (int64_t m = 0; m < G; ++m) count[m + 1] += count[m];
+  std::copy(count, count + G, next);
+  for (int64_t b = 0; b < n; ++b) order[next[start[b]]++] = static_cast<int32_t>(b);
+}
+
+// rows[b] += sum_r vals[b][r] * Crow[r] (+ base[b] * Wi) over the `members` of one interval,
+// for the CH vectors of outputs from chunk c0: the interval's rows are loaded once into
+// registers. Wi null: no base branch.
+template <typename T, int K, int CH>
+inline void interval_rows_update(T* __restrict rows, int64_t outp, const T* __restrict Crow, const T* __restrict Wi,
+                                 int64_t c0, const T* vals, const T* base, const int32_t* members, int32_t count) {
+  constexpr int L = kLanes<T>;
+  Vec<T> Cr[CH][K + 1], Wc[CH];
+#pragma GCC unroll 8
+  for (int c = 0; c < CH; ++c) {
+    Wc[c] = Wi ? load(Wi + (c0 + c) * L) : Vec<T>{};
+#pragma GCC unroll 8
+    for (int r = 0; r <= K; ++r) Cr[c][r] = load(Crow + r * outp + (c0 + c) * L);
+  }
+  for (int32_t q = 0; q < count; ++q) {
+    const int64_t b = members[q];
+    T* y = rows + b * outp + c0 * L;
+    const T* a = vals + b * (K + 1);
+    const T bv = base[b];
+#pragma GCC unroll 8
+    for (int c = 0; c < CH; ++c) {
+      Vec<T> acc = load(y + c * L) + bv * Wc[c];
+#pragma GCC unroll 8
+      for (int r = 0; r <= K; ++r) acc += a[r] * Cr[c][r];
+      store(y + c * L, acc);
+    }
+  }
+}
+
 // Forward: tasks own blocks of samples; a block's output rows are accumulated in a padded
 // buffer and copied out once.
 template <typename T, int K, typename ParallelFor>
@@ -405,27 +445,54 @@ void forward_impl(ParallelFor&& parallel_for, const Dims& d, const T* X, const T
     });
     return;
   }
-  parallel_for(0, blocks, std::max<int64_t>(1, 131072 / work), [&](int64_t b0, int64_t b1) {
-    alignas(64) T v[(K + 1) * kBlock], dv[(K + 1) * kBlock], xv[kBlock], base[kBlock], slope[kBlock];
-    alignas(64) int32_t start[kBlock];
-    std::vector<T> rows(kBlock * d.outp);
-    for (int64_t blk = b0; blk < b1; ++blk) {
-      const int64_t n0 = blk * kBlock;
-      const int n = static_cast<int>(std::min<int64_t>(kBlock, d.N - n0));
-      for (int b = 0; b < n; ++b) std::copy(B, B + d.outp, rows.data() + b * d.outp);
+  // Several outputs: a task owns a super-block of S samples whose output rows stay in L1.
+  // Per input, the samples are grouped by spline interval (counting sort) and each group is
+  // served with the interval's k+1 coefficient rows held in registers, CH vectors at a time.
+  const int64_t S = std::clamp<int64_t>((32768 / (d.outp * int64_t(sizeof(T)))) / kBlock * kBlock, kBlock, 8 * kBlock);
+  const int64_t supers = (d.N + S - 1) / S;
+  const int64_t super_work = std::max<int64_t>(1, S * d.in * (K + 2) * d.outp);
+  parallel_for(0, supers, std::max<int64_t>(1, 131072 / super_work), [&](int64_t s0, int64_t s1) {
+    alignas(64) T v[(K + 1) * kBlock], dv[(K + 1) * kBlock], xv[kBlock], bb[kBlock], sb[kBlock];
+    alignas(64) int32_t st[kBlock];
+    std::vector<T> rows(S * d.outp), vals((K + 1) * S), base(S);
+    std::vector<int32_t> start(S), order(S), count(d.G + 1), next(d.G);
+    for (int64_t sup = s0; sup < s1; ++sup) {
+      const int64_t n0 = sup * S;
+      const int64_t n = std::min<int64_t>(S, d.N - n0);
+      for (int64_t b = 0; b < n; ++b) std::copy(B, B + d.outp, rows.data() + b * d.outp);
       for (int64_t i = 0; i < d.in; ++i) {
-        for (int b = 0; b < n; ++b) xv[b] = X[(n0 + b) * d.in + i];
-        block_basis<T, K>(xv, n, geo, i, v, dv, start);
-        if (base_kind != kZero) base_block<T>(base_kind, xv, n, base, slope);
+        for (int64_t b0 = 0; b0 < n; b0 += kBlock) {  // basis of the super-block, sample-major
+          const int m = static_cast<int>(std::min<int64_t>(kBlock, n - b0));
+          for (int b = 0; b < m; ++b) xv[b] = X[(n0 + b0 + b) * d.in + i];
+          block_basis<T, K>(xv, m, geo, i, v, dv, st);
+          base_block<T>(base_kind, xv, m, bb, sb);
+          for (int b = 0; b < m; ++b) {
+#pragma GCC unroll 8
+            for (int r = 0; r <= K; ++r) vals[(b0 + b) * (K + 1) + r] = v[r * kBlock + b];
+            base[b0 + b] = bb[b];
+            start[b0 + b] = st[b];
+          }
+        }
+        group_by_interval(start.data(), n, d.G, count.data(), next.data(), order.data());
         const T* Ci = C + i * d.K * d.outp;
-        const T* Wi = W + i * d.outp;
-        for (int b = 0; b < n; ++b) {
-          rows_update<T, K>(rows.data() + b * d.outp, Ci + static_cast<int64_t>(start[b]) * d.outp, d.outp,
-                            v + b, kBlock, base_kind != kZero ? Wi : nullptr, base[b], d.chunks);
+        const T* Wi = base_kind != kZero ? W + i * d.outp : nullptr;
+        for (int64_t m = 0; m < d.G; ++m) {
+          const int32_t lo = count[m], hi = count[m + 1];
+          if (lo == hi) continue;
+          const T* Crow = Ci + m * d.outp;
+          int64_t c = 0;
+          for (; c + 4 <= d.chunks; c += 4)
+            interval_rows_update<T, K, 4>(rows.data(), d.outp, Crow, Wi, c, vals.data(), base.data(), order.data() + lo, hi - lo);
+          switch (d.chunks - c) {
+            case 1: interval_rows_update<T, K, 1>(rows.data(), d.outp, Crow, Wi, c, vals.data(), base.data(), order.data() + lo, hi - lo); break;
+            case 2: interval_rows_update<T, K, 2>(rows.data(), d.outp, Crow, Wi, c, vals.data(), base.data(), order.data() + lo, hi - lo); break;
+            case 3: interval_rows_update<T, K, 3>(rows.data(), d.outp, Crow, Wi, c, vals.data(), base.data(), order.data() + lo, hi - lo); break;
+            default: break;
+          }
         }
       }
-      for (int b = 0; b < n; ++b) std::copy(rows.data() + b * d.outp, rows.data() + b * d.outp + d.out,
-                                            Y + (n0 + b) * d.out);
+      for (int64_t b = 0; b < n; ++b)
+        std::copy(rows.data() + b * d.outp, rows.data() + b * d.outp + d.out, Y + (n0 + b) * d.out);
     }
   });
 }
@@ -490,7 +557,7 @@ void backward_by_interval(const Dims& d, const Geometry<T, K>& geo, const T* GY,
   constexpr int L = kLanes<T>;
   const int64_t S = std::min<int64_t>(kChunk, d.N);
   std::vector<T> vals((K + 1) * S), base(S), slope(S), dvals((K + 1) * S);
-  std::vector<int32_t> start(S), order(S), count(d.G + 1);
+  std::vector<int32_t> start(S), order(S), count(d.G + 1), next(d.G);
   alignas(64) T v[(K + 1) * kBlock], dv[(K + 1) * kBlock], xv[kBlock], bb[kBlock], sb[kBlock];
   alignas(64) int32_t st[kBlock];
   for (int64_t i = i0; i < i1; ++i) {
@@ -517,13 +584,7 @@ void backward_by_interval(const Dims& d, const Geometry<T, K>& geo, const T* GY,
         }
       }
       // 2. samples grouped by interval
-      std::fill(count.begin(), count.end(), 0);
-      for (int64_t b = 0; b < n; ++b) ++count[start[b] + 1];
-      for (int64_t m = 0; m < d.G; ++m) count[m + 1] += count[m];
-      {
-        std::vector<int32_t> next(count.begin(), count.end() - 1);
-        for (int64_t b = 0; b < n; ++b) order[next[start[b]]++] = static_cast<int32_t>(b);
-      }
+      group_by_interval(start.data(), n, d.G, count.data(), next.data(), order.data());
       // 3. per interval: gradients of its k+1 coefficient rows, and of x
       for (int64_t m = 0; m < d.G; ++m) {
         const int32_t lo = count[m], hi = count[m + 1];

@@ -24,10 +24,16 @@ class SymbolicEdges(nn.Module):
         self.affine = nn.Parameter(affine, requires_grad=False)
         self.names: list[list[str | None]] = [[None] * out_dim for _ in range(in_dim)]
         self._groups = None
+        self._count = 0  # symbolic edges; read on every forward, so kept, not recounted
 
     @property
     def count(self) -> int:
-        return sum(name is not None for row in self.names for name in row)
+        return self._count
+
+    def _names_changed(self) -> None:
+        self._count = sum(name is not None for row in self.names for name in row)
+        self.affine.requires_grad_(self._count > 0)
+        self._groups = None
 
     def set(self, i: int, j: int, name: str, params=(1.0, 0.0, 1.0, 0.0)) -> None:
         library.get(name)  # validates the name
@@ -35,21 +41,18 @@ class SymbolicEdges(nn.Module):
             self.affine[i, j] = torch.as_tensor(params, dtype=self.affine.dtype)
             self.active[i, j] = 1.0
         self.names[i][j] = name
-        self.affine.requires_grad_(True)
-        self._groups = None
+        self._names_changed()
 
     def clear(self, i: int, j: int) -> None:
         self.names[i][j] = None
         with torch.no_grad():
             self.active[i, j] = 0.0
-        self.affine.requires_grad_(self.count > 0)
-        self._groups = None
+        self._names_changed()
 
     def set_names(self, names) -> None:
         """Restore names (from a model file); active and affine come from the state dict."""
         self.names = [list(row) for row in names]
-        self.affine.requires_grad_(self.count > 0)
-        self._groups = None
+        self._names_changed()
 
     def groups(self) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
         """function name -> (input indices, output indices) of its edges."""
