@@ -19,11 +19,12 @@ import torch
 
 from ..model import KAN
 from ..symbolic import constants, formula
-from . import polynomial, separability, templates
+from . import polynomial, separability, symmetry, templates
 
 EXACT = 1e-9  # held-out RMSE / std(y) below which a formula counts as exact
 MAX_DEPTH = 2
 MAX_COMBINATIONS = 6  # assembled formulas tried per separation
+MAX_REDUCTIONS = 4  # pairs of variables replaced by their combination, in a row
 FALLBACK_AFTER = 0.7  # share of the budget for the structured search; the rest is the fallback's
 
 
@@ -48,7 +49,9 @@ class Clock:
         self.start = time.perf_counter()
         self.sink = log or (print if verbose else None)
         # a small reserve for choosing and reporting the result
-        self.deadline = self.start + max(0.9 * budget_s, budget_s - 3.0)
+        self.final = self.start + max(0.9 * budget_s, budget_s - 3.0)
+        self.deadline = self.final  # the current stage's deadline (before the fallback's share)
+        self.symbols = 0  # new variables made by reductions (u_1, u_2, ...)
         self.verbose = verbose
         self.log: list[str] = []
 
@@ -88,6 +91,7 @@ class Problem:
     oracle: object = None  # callable X (N, n) -> y (N,): a surrogate of the function
     oracle_noise: float = 0.0  # the surrogate's relative error
     surrogate: object = None  # the KAN behind the oracle, when this problem fitted one
+    reductions: int = 0  # how many pairs of variables were replaced on the way here
     scale: float = field(init=False)
 
     def __post_init__(self):
@@ -108,19 +112,17 @@ class Problem:
 
 def solve(problem: Problem) -> list[Candidate]:
     """Pareto front of formulas for the problem (scored on its validation data): the quick
-    templates, then separation into sub-problems, then the remaining templates, stopping at
-    the first exact formula."""
+    templates, then structure (separation into sub-problems, or a pair of variables replaced
+    by their combination), then the remaining templates, stopping at the first exact formula;
+    then, if none is exact, least-squares polynomials (and at the top a general KAN)."""
     front: list[Candidate] = []
-    # the structured search leaves a share of the time to the approximate fallback
     clock = problem.clock
-    final_deadline = clock.deadline
-    if problem.depth == 0:
-        clock.deadline = clock.start + FALLBACK_AFTER * (final_deadline - clock.start)
-    stages = [templates.QUICK, "separate", templates.MORE]
-    for stage in stages:
-        if stage == "separate":
-            if problem.depth < MAX_DEPTH and problem.n >= 2:
-                front = _add(problem, front, _guarded(problem, "separation", lambda: separate(problem)) or [])
+    top = problem.depth == 0 and clock.deadline == clock.final
+    if top:  # the structured search leaves a share of the time to the approximate fallback
+        clock.deadline = clock.start + FALLBACK_AFTER * (clock.final - clock.start)
+    for stage in [templates.QUICK, "structure", templates.MORE]:
+        if stage == "structure":
+            front = _add(problem, front, structure(problem))
         else:
             for name, template in stage:
                 if not template.applies(problem):
@@ -134,19 +136,71 @@ def solve(problem: Problem) -> list[Candidate]:
         if _exact(front, problem):
             problem.say("exact")
             break
-        if problem.clock.left() <= 0:
+        if clock.left() <= 0:
             break
-    clock.deadline = final_deadline
-    if problem.depth == 0 and not _exact(front, problem):
-        # an accurate answer in any case: least-squares polynomials (linear in their
-        # coefficients, already optimal: no constant fitting), then a snapped general KAN
-        fits = _guarded(problem, "polynomial", lambda: polynomial.candidates(problem)) or []
-        front = _add(problem, front, [Candidate(e, formula.complexity(e), rmse, "polynomial") for e, rmse in fits])
-        found = _guarded(problem, "general", lambda: templates.general(problem)) or []
-        front = _add(problem, front, [c for c in (score(problem, e, "general", m) for e, m in found) if c])
-    if problem.clock.left() <= 0:
+    if not _exact(front, problem):
+        front = fallback(problem, front)
+    if top:
+        clock.deadline = clock.final
+    if clock.left() <= 0:
         problem.say("time budget used up")
     return front
+
+
+def fallback(problem: Problem, front: list[Candidate]) -> list[Candidate]:
+    """An accurate answer in any case: least-squares polynomials (linear in their
+    coefficients, already optimal: no constant fitting), and at the top level, with the
+    time kept for it, a snapped general KAN."""
+    clock = problem.clock
+    stage_deadline = clock.deadline
+    if problem.depth == 0:
+        clock.deadline = clock.final
+    fits = _guarded(problem, "polynomial", lambda: polynomial.candidates(problem)) or []
+    front = _add(problem, front, [Candidate(e, formula.complexity(e), rmse, "polynomial") for e, rmse in fits])
+    if problem.depth == 0 and problem.reductions == 0:
+        found = _guarded(problem, "general", lambda: templates.general(problem)) or []
+        front = _add(problem, front, [c for c in (score(problem, e, "general", m) for e, m in found) if c])
+    clock.deadline = stage_deadline
+    return front
+
+
+def structure(problem: Problem) -> list[Candidate]:
+    """Separation into groups of variables when the function separates; otherwise a pair of
+    variables replaced by their combination, the smaller problem solved in full."""
+    if problem.n < 2 or problem.clock.left() <= 0:
+        return []
+    found, separable = [], False
+    if problem.depth < MAX_DEPTH:
+        found, separable = _guarded(problem, "separation", lambda: separate(problem)) or ([], False)
+    if separable or _exact(found, problem) or problem.reductions >= MAX_REDUCTIONS:
+        return found
+    return found + (_guarded(problem, "reduction", lambda: reduce(problem)) or [])
+
+
+def _ensure_surrogate(problem: Problem) -> None:
+    if problem.oracle is None:
+        problem.surrogate, problem.oracle, problem.oracle_noise = separability.surrogate(problem)
+        problem.say(f"surrogate: relative error {problem.oracle_noise:.2g}")
+
+
+def reduce(problem: Problem) -> list[Candidate] | None:
+    """Replace the pair of variables that enters only through its difference, product or
+    ratio by that combination, and solve the smaller problem; None when no pair does."""
+    _ensure_surrogate(problem)
+    noise = max(problem.noise, problem.oracle_noise)
+    if noise > 0.05:  # the surrogate's error would hide any invariance
+        return None
+    for _, i, j, kind in symmetry.candidates(problem, noise, limit=max(0.05, 4 * noise))[:2]:
+        problem.clock.check()
+        problem.clock.symbols += 1
+        sub, u, u_expr = symmetry.reduced(problem, i, j, kind, problem.clock.symbols)
+        sub.surrogate, sub.oracle, sub.oracle_noise = separability.surrogate(sub)
+        if not sub.oracle_noise <= 2 * noise + 1e-4:
+            problem.say(f"{u_expr}: not a reduction (surrogate error {sub.oracle_noise:.2g} against {noise:.2g})")
+            continue
+        problem.say(f"reduced: {u} = {u_expr} (surrogate error {sub.oracle_noise:.2g})")
+        return symmetry.substitute(solve(sub), u, u_expr)
+    return None
 
 
 def _guarded(problem, name, run):
@@ -172,23 +226,22 @@ def _exact(front, problem) -> bool:
     return bool(front) and best(front, problem).rmse <= problem.tolerance * problem.scale
 
 
-def separate(problem: Problem) -> list[Candidate]:
-    """Split into independent groups of variables (product or sum) and solve each."""
-    if problem.oracle is None:
-        problem.surrogate, problem.oracle, problem.oracle_noise = separability.surrogate(problem)
-        problem.say(f"surrogate: relative error {problem.oracle_noise:.2g}")
+def separate(problem: Problem) -> tuple[list[Candidate], bool]:
+    """Split into independent groups of variables (product or sum) and solve each:
+    (candidates, whether the function separates)."""
+    _ensure_surrogate(problem)
     noise = max(problem.noise, problem.oracle_noise)
     mode, groups = separability.groups(problem, noise)
     if len(groups) < 2:
         problem.say("not separable")
-        return []
+        return [], False
     problem.say(f"{mode} separable: {[[str(problem.variables[i]) for i in g] for g in groups]}")
     alternatives = []  # per group: its plausible formulas, most likely first
     for group in groups:
         sub = separability.sub_problem(problem, group, noise, mode)
         sub_front = solve(sub)
         if not sub_front:
-            return []
+            return [], True
         alternatives.append(_plausible(sub_front, sub))
     # the real data decides between a group's formulas that its surrogate cannot tell apart
     combos = sorted(itertools.product(*[range(len(a)) for a in alternatives]), key=sum)[:MAX_COMBINATIONS]
@@ -200,7 +253,7 @@ def separate(problem: Problem) -> list[Candidate]:
             found.append(cand)
             if cand.rmse <= problem.tolerance * problem.scale:
                 break
-    return found
+    return found, True
 
 
 def _plausible(front: list[Candidate], problem: Problem, most: int = 3) -> list:

@@ -9,6 +9,9 @@ whose data comes from the surrogate with the other variables held at typical val
 
 from __future__ import annotations
 
+import copy
+import math
+
 import torch
 
 from . import templates
@@ -17,10 +20,13 @@ SUB_TRAIN, SUB_VAL = 1000, 300
 
 
 def surrogate(problem):
-    """A general KAN fitted to the problem's data: (model, oracle, relative validation error)."""
+    """A general KAN fitted to the problem's data: (model, oracle, relative validation error).
+    Grids are refined while the validation error falls: past that the fit only memorises
+    the training samples (a fine grid on few samples), and the best grid is kept."""
     n = problem.n
     hidden = min(2 * n + 1, 15)
     model = templates.new_kan(problem, [n, hidden, 1], problem.Xtr, problem.ytr)
+    best, best_error = None, math.inf
     for grid in (3, 5, 10, 20):
         if problem.clock.left() <= 0:
             break
@@ -31,13 +37,23 @@ def surrogate(problem):
         model.fit(problem.Xtr, problem.ytr[:, None], steps=30 if small else 40, optimizer="lm" if small else "lbfgs",
                   progress=False, callback=lambda step, h: (small and templates._stalled(step, h))
                   or problem.clock.left() <= 0)
+        error = _relative_error(model, problem)
+        if not error < best_error:
+            break
+        best, best_error = copy.deepcopy(model), error
+    model = best if best is not None else model
 
     def oracle(X):
         with torch.no_grad():
             return model(X)[:, 0]
 
-    error = float(torch.sqrt(torch.mean((oracle(problem.Xval) - problem.yval) ** 2))) / problem.scale
-    return model, oracle, error
+    return model, oracle, _relative_error(model, problem)
+
+
+def _relative_error(model, problem) -> float:
+    with torch.no_grad():
+        error = float(torch.sqrt(torch.mean((model(problem.Xval)[:, 0] - problem.yval) ** 2))) / problem.scale
+    return error if math.isfinite(error) else math.inf
 
 
 def interactions(oracle, X, seed: int, points: int = 64):
