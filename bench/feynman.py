@@ -83,6 +83,8 @@ def main():
     parser.add_argument("--only", default="", help="comma-separated equation names")
     parser.add_argument("--no-write", action="store_true")
     parser.add_argument("--json", type=Path, help="also write per-equation results here")
+    parser.add_argument("--from-json", type=Path,
+                        help="no run: write the report of an earlier run saved with --json (same options)")
     args = parser.parse_args()
 
     equations = list(load_equations(args.data))
@@ -91,12 +93,16 @@ def main():
         equations = [eq for eq in equations if eq["name"] in wanted]
     tasks = [(eq, args.n, args.budget, args.seed) for eq in equations]
     results = []
-    with mp.get_context("spawn").Pool(args.jobs) as pool:
-        for res in pool.imap(run_one, tasks):
-            results.append(res)
-            mark = "EXACT" if res["exact"] else ("R2>0.999" if res["r2"] > 0.999 else "")
-            print(f"{res['name']:<10} {res['seconds']:6.1f}s rel {res['relative_rmse']:.2e} {mark:<8} "
-                  f"{res['found'][:100]}", flush=True)
+    if args.from_json:
+        wanted = {eq["name"] for eq in equations}
+        results = [r for r in json.loads(args.from_json.read_text()) if r["name"] in wanted]
+    else:
+        with mp.get_context("spawn").Pool(args.jobs) as pool:
+            for res in pool.imap(run_one, tasks):
+                results.append(res)
+                mark = "EXACT" if res["exact"] else ("R2>0.999" if res["r2"] > 0.999 else "")
+                print(f"{res['name']:<10} {res['seconds']:6.1f}s rel {res['relative_rmse']:.2e} {mark:<8} "
+                      f"{res['found'][:100]}", flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
 

@@ -104,7 +104,7 @@ class Problem:
     @property
     def tolerance(self) -> float:
         # the surrogate's error is an average: on a slice through it, it can be several times more
-        return max(EXACT, 20 * self.noise)
+        return max(EXACT, min(20 * self.noise, 0.01))  # beyond 1% "exact" would mean nothing
 
     def say(self, text):
         self.clock.say(text, self.depth)
@@ -178,27 +178,62 @@ def structure(problem: Problem) -> list[Candidate]:
 
 
 def _ensure_surrogate(problem: Problem) -> None:
-    if problem.oracle is None:
-        problem.surrogate, problem.oracle, problem.oracle_noise = separability.surrogate(problem)
-        problem.say(f"surrogate: relative error {problem.oracle_noise:.2g}")
+    """A surrogate of the problem's function (see separability.surrogate): for one-signed y
+    fitted to log|y| first, and to y as well when that one is rough; the closer is kept."""
+    if problem.oracle is not None:
+        return
+    y = problem.ytr
+    if bool((y > 0).all() or (y < 0).all()) and bool((problem.yval * y[0] > 0).all()):
+        model, oracle, error = separability.surrogate(problem, log=True)
+        problem.say(f"surrogate of log|y|: relative error {error:.2g}, pointwise {oracle.relative_noise:.2g}")
+        problem.oracle, problem.oracle_noise = oracle, error
+        if oracle.relative_noise <= 1e-2:
+            return
+    model, oracle, error = separability.surrogate(problem)
+    problem.say(f"surrogate: relative error {error:.2g}")
+    if problem.oracle is None or error < problem.oracle_noise:
+        # only a surrogate of y itself serves the general fallback as its starting KAN
+        problem.surrogate, problem.oracle, problem.oracle_noise = model, oracle, error
+
+
+def _accuracy(problem: Problem) -> tuple[float, bool]:
+    """(error of the problem's surrogate, whether pointwise relative): surrogates of log|y|
+    are compared by their pointwise relative error, which heavy tails of y do not dominate."""
+    relative = getattr(problem.oracle, "relative_noise", None)
+    if relative is not None:
+        return max(problem.noise, relative), True
+    return max(problem.noise, problem.oracle_noise), False
 
 
 def reduce(problem: Problem) -> list[Candidate] | None:
-    """Replace the pair of variables that enters only through its difference, product or
-    ratio by that combination, and solve the smaller problem; None when no pair does."""
+    """Replace variables that enter only through one combination (a monomial prod x_k^p_k,
+    or the difference, product or ratio of a pair) by that combination, and solve the
+    smaller problem; None when no combination passes."""
     _ensure_surrogate(problem)
     noise = max(problem.noise, problem.oracle_noise)
-    if noise > 0.05:  # the surrogate's error would hide any invariance
+    if noise > 0.05 and min(noise, _accuracy(problem)[0]) > 0.02:  # the surrogate would hide any invariance
         return None
+    options = []
+    for members, exponents in symmetry.monomial_groups(problem)[:2]:
+        options.append(lambda index, m=members, e=exponents: symmetry.reduced_monomial(problem, m, e, index))
     for _, i, j, kind in symmetry.candidates(problem, noise, limit=max(0.05, 4 * noise))[:2]:
+        options.append(lambda index, i=i, j=j, kind=kind: symmetry.reduced(problem, i, j, kind, index))
+    seen = set()
+    for make in options[:3]:
         problem.clock.check()
         problem.clock.symbols += 1
-        sub, u, u_expr = symmetry.reduced(problem, i, j, kind, problem.clock.symbols)
-        sub.surrogate, sub.oracle, sub.oracle_noise = separability.surrogate(sub)
-        if not sub.oracle_noise <= 2 * noise + 1e-4:
-            problem.say(f"{u_expr}: not a reduction (surrogate error {sub.oracle_noise:.2g} against {noise:.2g})")
+        sub, u, u_expr = make(problem.clock.symbols)
+        if str(u_expr) in seen:
             continue
-        problem.say(f"reduced: {u} = {u_expr} (surrogate error {sub.oracle_noise:.2g})")
+        seen.add(str(u_expr))
+        _ensure_surrogate(sub)
+        (parent, parent_rel), (child, child_rel) = _accuracy(problem), _accuracy(sub)
+        if parent_rel != child_rel:
+            parent, child = noise, max(sub.noise, sub.oracle_noise)
+        if not child <= 2 * parent + 1e-4:
+            problem.say(f"{u_expr}: not a reduction (surrogate error {child:.2g} against {parent:.2g})")
+            continue
+        problem.say(f"reduced: {u} = {u_expr} (surrogate error {child:.2g} against {parent:.2g})")
         return symmetry.substitute(solve(sub), u, u_expr)
     return None
 

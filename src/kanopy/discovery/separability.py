@@ -19,13 +19,27 @@ from . import templates
 SUB_TRAIN, SUB_VAL = 1000, 300
 
 
-def surrogate(problem):
+def surrogate(problem, log: bool = False):
     """A general KAN fitted to the problem's data: (model, oracle, relative validation error).
-    Grids are refined while the validation error falls: past that the fit only memorises
-    the training samples (a fine grid on few samples), and the best grid is kept."""
+    With `log` (one-signed y) it is fitted to log|y| and the oracle returns s exp(model):
+    products are sums there, which a KAN fits more closely. Grids are refined while the
+    validation error falls: past that the fit only memorises the training samples (a fine
+    grid on few samples), and the best grid is kept."""
     n = problem.n
     hidden = min(2 * n + 1, 15)
-    model = templates.new_kan(problem, [n, hidden, 1], problem.Xtr, problem.ytr)
+    sign = 1.0 if float(problem.ytr[0]) > 0 else -1.0
+    target = (problem.ytr * sign).log() if log else problem.ytr
+    model = templates.new_kan(problem, [n, hidden, 1], problem.Xtr, target)
+
+    def oracle(X):
+        with torch.no_grad():
+            out = model(X)[:, 0]
+        return sign * out.clamp(max=700).exp() if log else out
+
+    def error() -> float:
+        value = float(torch.sqrt(torch.mean((oracle(problem.Xval) - problem.yval) ** 2))) / problem.scale
+        return value if math.isfinite(value) else math.inf
+
     best, best_error = None, math.inf
     for grid in (3, 5, 10, 20):
         if problem.clock.left() <= 0:
@@ -34,26 +48,19 @@ def surrogate(problem):
             model.refine(grid)
         # Levenberg-Marquardt while the Jacobian stays small, LBFGS beyond
         small = (n + 1) * hidden * (grid + 5) <= 1500
-        model.fit(problem.Xtr, problem.ytr[:, None], steps=30 if small else 40, optimizer="lm" if small else "lbfgs",
+        model.fit(problem.Xtr, target[:, None], steps=30 if small else 40, optimizer="lm" if small else "lbfgs",
                   progress=False, callback=lambda step, h: (small and templates._stalled(step, h))
                   or problem.clock.left() <= 0)
-        error = _relative_error(model, problem)
-        if not error < best_error:
+        value = error()
+        if not value < best_error:
             break
-        best, best_error = copy.deepcopy(model), error
-    model = best if best is not None else model
-
-    def oracle(X):
-        with torch.no_grad():
-            return model(X)[:, 0]
-
-    return model, oracle, _relative_error(model, problem)
-
-
-def _relative_error(model, problem) -> float:
-    with torch.no_grad():
-        error = float(torch.sqrt(torch.mean((model(problem.Xval)[:, 0] - problem.yval) ** 2))) / problem.scale
-    return error if math.isfinite(error) else math.inf
+        best, best_error = copy.deepcopy(model), value
+    if best is not None:
+        model = best
+    if log:  # its pointwise relative error, what the product tests compare against
+        ratio = oracle(problem.Xval) / problem.yval - 1
+        oracle.relative_noise = float(torch.sqrt(torch.mean(ratio * ratio)))
+    return model, oracle, error()
 
 
 def interactions(oracle, X, seed: int, points: int = 64):
@@ -91,20 +98,27 @@ def groups(problem, noise: float):
 
     Pairs whose discrepancy exceeds a threshold are joined; the resulting partition is then
     checked as a whole (the separable reconstruction from the surrogate must match the
-    validation data), and while it fails the two most interacting groups are merged."""
+    validation data), and while it fails the two most interacting groups are merged.
+    A surrogate of log|y| is judged by its pointwise relative error for products."""
     oracle, X = problem.oracle, problem.Xtr
     n = X.shape[1]
-    if noise > 2e-3:  # a rough surrogate cannot tell weak interactions from its own error
-        return "none", [list(range(n))]
-    mul_disc, add_disc = interactions(oracle, X, problem.seed)
-    threshold = min(max(10 * noise, 1e-4), 0.05)
-    for mode, disc in (("product", mul_disc), ("sum", add_disc)):
+    relative = getattr(oracle, "relative_noise", None)
+    discrepancies = None
+    for mode in ("product", "sum"):
+        level = relative if mode == "product" and relative is not None else noise
+        if level > 1e-2:  # a rough surrogate cannot tell weak interactions from its own error
+            continue
+        if discrepancies is None:
+            discrepancies = dict(zip(("product", "sum"), interactions(oracle, X, problem.seed)))
+        disc = discrepancies[mode]
+        margin = 20 if level <= 2e-3 else 5  # a rougher surrogate gets a tighter check
+        threshold = min(max(10 * level, 1e-4), 0.05)
         parts = _components(disc > threshold)
         while len(parts) >= 2:
             # the reconstruction combines m + 1 surrogate values, and a product amplifies
             # their errors where factors are small: hence the margin over the noise
-            error = reconstruction_error(problem, parts, mode)
-            if error <= 20 * (len(parts) + 1) ** 0.5 * noise + 1e-5:
+            error = reconstruction_error(problem, parts, mode, relative=level is relative)
+            if error <= margin * (len(parts) + 1) ** 0.5 * level + 1e-5:
                 return mode, parts
             parts = _merge_closest(parts, disc)
     return "none", [list(range(n))]
@@ -120,9 +134,10 @@ def reference_point(problem, mode: str) -> torch.Tensor:
     return X.median(dim=0).values
 
 
-def reconstruction_error(problem, parts, mode: str) -> float:
-    """Relative RMSE on the validation data of the separable reconstruction from the
-    surrogate: prod_g f(x_g, ref) / f(ref)^(m-1) or sum_g f(x_g, ref) - (m-1) f(ref)."""
+def reconstruction_error(problem, parts, mode: str, relative: bool = False) -> float:
+    """RMSE on the validation data, relative to std(y) (or with `relative` RMS of the
+    pointwise relative error), of the separable reconstruction from the surrogate:
+    prod_g f(x_g, ref) / f(ref)^(m-1) or sum_g f(x_g, ref) - (m-1) f(ref)."""
     ref = reference_point(problem, mode)
     X = problem.Xval
     f_ref = problem.oracle(ref[None, :])[0]
@@ -137,6 +152,8 @@ def reconstruction_error(problem, parts, mode: str) -> float:
             total = total * value / f_ref
         else:
             total = total + value - f_ref
+    if relative:
+        return float(torch.sqrt(torch.mean((total / problem.yval - 1) ** 2)))
     return float(torch.sqrt(torch.mean((total - problem.yval) ** 2))) / problem.scale
 
 
@@ -176,9 +193,7 @@ def sub_problem(problem, group: list[int], noise: float, mode: str = "sum"):
     sampled from the surrogate."""
     from .search import Problem
 
-    X = problem.Xtr
     reference = reference_point(problem, mode)
-    lo, hi = X.min(dim=0).values[group], X.max(dim=0).values[group]
     g = torch.Generator().manual_seed(problem.seed + 17 * (problem.depth + 1) + sum(group))
 
     def embed(Xg):
@@ -189,12 +204,21 @@ def sub_problem(problem, group: list[int], noise: float, mode: str = "sum"):
     def oracle(Xg):
         return problem.oracle(embed(Xg))
 
-    Xg = lo + (hi - lo) * torch.rand(SUB_TRAIN + SUB_VAL, len(group), generator=g, dtype=X.dtype)
+    oracle.relative_noise = getattr(problem.oracle, "relative_noise", None)  # pointwise: unchanged
+    # the group's values as they occur in the data (a combination such as q / epsilon is far
+    # from uniform, and the surrogate is only accurate where the data are)
+    Xg = torch.cat([problem.Xtr[:, group], problem.Xval[:, group]])
+    Xg = Xg[torch.randperm(Xg.shape[0], generator=g)[:SUB_TRAIN + SUB_VAL]]
+    n_train = int(Xg.shape[0] * SUB_TRAIN / (SUB_TRAIN + SUB_VAL))
     y = oracle(Xg)
-    sub = Problem(Xg[:SUB_TRAIN], y[:SUB_TRAIN], Xg[SUB_TRAIN:], y[SUB_TRAIN:],
+    sub = Problem(Xg[:n_train], y[:n_train], Xg[n_train:], y[n_train:],
                   [problem.variables[i] for i in group], problem.seed, problem.clock, depth=problem.depth + 1,
                   oracle=oracle, oracle_noise=noise)
-    sub.noise = noise * problem.scale / max(sub.scale, 1e-300)  # the same absolute error
+    relative = getattr(problem.oracle, "relative_noise", None)
+    if mode == "product" and relative is not None:  # the same relative error
+        sub.noise = relative * float(torch.sqrt(torch.mean(y * y))) / max(sub.scale, 1e-300)
+    else:
+        sub.noise = noise * problem.scale / max(sub.scale, 1e-300)  # the same absolute error
     return sub
 
 
