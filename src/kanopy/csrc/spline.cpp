@@ -68,31 +68,53 @@ struct Packed {
   std::vector<T> C, W, B;
 };
 
+// Scratch reused by the calls of one thread (packed parameters, padded output gradient,
+// gradient accumulators): large fresh allocations are mapped anew by malloc, and every call
+// would fault their pages in again (several % of a step for a 256x256 layer on a fine grid).
+// Kept per thread, sized by the largest layer seen.
 template <typename T>
-Packed<T> pack(const at::Tensor& coef_, const at::Tensor& sp_, const at::Tensor& sb_, const at::Tensor& mask_,
-               const at::Tensor* bias_, const Dims& d) {
+struct Scratch {
+  Packed<T> packed;
+  std::vector<T> padded, gc, gw;
+};
+
+template <typename T>
+Scratch<T>& scratch() {
+  static thread_local Scratch<T> s;
+  return s;
+}
+
+// Work per task for parallel loops over inputs of plain element-wise passes
+constexpr int64_t kPassGrain = 16384;
+
+template <typename T>
+void pack(const at::Tensor& coef_, const at::Tensor& sp_, const at::Tensor& sb_, const at::Tensor& mask_,
+          const at::Tensor* bias_, const Dims& d, Packed<T>& p) {
   const auto coef = coef_.contiguous(), sp = sp_.contiguous(), sb = sb_.contiguous(), mask = mask_.contiguous();
   TORCH_CHECK(sp.numel() == d.in * d.out && sb.numel() == d.in * d.out && mask.numel() == d.in * d.out,
               "kanopy: scale/mask shape mismatch");
   const T *c = coef.data_ptr<T>(), *s = sp.data_ptr<T>(), *w = sb.data_ptr<T>(), *m = mask.data_ptr<T>();
-  Packed<T> p;
-  p.C.assign(d.in * d.K * d.outp, T(0));
-  p.W.assign(d.in * d.outp, T(0));
+  p.C.resize(d.in * d.K * d.outp);
+  p.W.resize(d.in * d.outp);
   p.B.assign(d.outp, T(0));
-  for (int64_t i = 0; i < d.in; ++i) {
-    for (int64_t o = 0; o < d.out; ++o) p.W[i * d.outp + o] = m[i * d.out + o] * w[i * d.out + o];
-    for (int64_t r = 0; r < d.K; ++r) {
-      T* dst = p.C.data() + (i * d.K + r) * d.outp;
-      const T* src = c + (i * d.K + r) * d.out;
-      for (int64_t o = 0; o < d.out; ++o) dst[o] = src[o] * m[i * d.out + o] * s[i * d.out + o];
+  at::parallel_for(0, d.in, std::max<int64_t>(1, kPassGrain / (d.K * d.outp)), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) {
+      T* Wi = p.W.data() + i * d.outp;
+      for (int64_t o = 0; o < d.out; ++o) Wi[o] = m[i * d.out + o] * w[i * d.out + o];
+      std::fill(Wi + d.out, Wi + d.outp, T(0));
+      for (int64_t r = 0; r < d.K; ++r) {
+        T* dst = p.C.data() + (i * d.K + r) * d.outp;
+        const T* src = c + (i * d.K + r) * d.out;
+        for (int64_t o = 0; o < d.out; ++o) dst[o] = src[o] * m[i * d.out + o] * s[i * d.out + o];
+        std::fill(dst + d.out, dst + d.outp, T(0));
+      }
     }
-  }
+  });
   if (bias_) {
     const auto bias = bias_->contiguous();
     TORCH_CHECK(bias.numel() == d.out, "kanopy: bias shape mismatch");
     std::copy(bias.data_ptr<T>(), bias.data_ptr<T>() + d.out, p.B.begin());
   }
-  return p;
 }
 
 // The layer's output; mask and scales are applied here, not as separate torch ops.
@@ -103,7 +125,8 @@ at::Tensor spline_forward(const at::Tensor& x_, const at::Tensor& knots_, const 
   const Dims d = dims_of(x, knots, coef, k);
   auto y = at::empty({d.N, d.out}, x.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "kanopy_spline_forward", [&] {
-    const auto p = pack<scalar_t>(coef, scale_sp, scale_base, mask, &bias, d);
+    auto& p = scratch<scalar_t>().packed;
+    pack<scalar_t>(coef, scale_sp, scale_base, mask, &bias, d, p);
     by_order<scalar_t>(k, [&](auto order) {
       forward_impl<scalar_t, decltype(order)::value>(
           torch_parallel_for, d, x.data_ptr<scalar_t>(), knots.data_ptr<scalar_t>(), p.C.data(), p.W.data(),
@@ -134,15 +157,17 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> spline_backward(
   }
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "kanopy_spline_backward", [&] {
     using T = scalar_t;
-    const auto p = pack<T>(coef_, scale_sp_, scale_base, mask_, nullptr, d);
-    std::vector<T> padded;  // grad_y with rows padded to outp, when they need it
+    auto& work = scratch<T>();
+    auto& p = work.packed;
+    pack<T>(coef_, scale_sp_, scale_base, mask_, nullptr, d, p);
     const T* GY = grad_y.data_ptr<T>();
-    if (d.outp != d.out) {
+    if (d.outp != d.out) {  // grad_y with rows padded to outp
+      auto& padded = work.padded;
       padded.assign(d.N * d.outp, T(0));
       for (int64_t n = 0; n < d.N; ++n) std::copy(GY + n * d.out, GY + (n + 1) * d.out, padded.data() + n * d.outp);
       GY = padded.data();
     }
-    std::vector<T> gc, gw;
+    auto &gc = work.gc, &gw = work.gw;
     if (need_params) {
       gc.assign(copies * d.in * d.K * d.outp, T(0));
       gw.assign(copies * d.in * d.outp, T(0));
@@ -159,21 +184,31 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> spline_backward(
       const T *c = coef.data_ptr<T>(), *s = sp.data_ptr<T>(), *m = mask.data_ptr<T>();
       T *g_coef = grad_coef.data_ptr<T>(), *g_sp = grad_sp.data_ptr<T>(), *g_sb = grad_sb.data_ptr<T>();
       const int64_t copy_stride = d.in * d.K * d.outp;
-      for (int64_t i = 0; i < d.in; ++i) {
-        for (int64_t o = 0; o < d.out; ++o) {
-          const T ms = m[i * d.out + o] * s[i * d.out + o];
-          T sum_sp = T(0), g_w = T(0);
-          for (int64_t r = 0; r < d.K; ++r) {
-            T g = T(0);
-            for (int64_t cp = 0; cp < copies; ++cp) g += gc[cp * copy_stride + (i * d.K + r) * d.outp + o];
-            g_coef[(i * d.K + r) * d.out + o] = g * ms;
-            sum_sp += g * c[(i * d.K + r) * d.out + o];
+      at::parallel_for(0, d.in, std::max<int64_t>(1, kPassGrain / (d.K * d.outp)), [&](int64_t i0, int64_t i1) {
+        std::vector<T> sum_sp(d.out);
+        for (int64_t i = i0; i < i1; ++i) {
+          const T* mi = m + i * d.out;
+          const T* si = s + i * d.out;
+          std::fill(sum_sp.begin(), sum_sp.end(), T(0));
+          for (int64_t r = 0; r < d.K; ++r) {  // rows of outputs: contiguous inner loops
+            const int64_t row = (i * d.K + r);
+            T* gco = g_coef + row * d.out;
+            const T* co = c + row * d.out;
+            for (int64_t o = 0; o < d.out; ++o) {
+              T g = gc[row * d.outp + o];
+              for (int64_t cp = 1; cp < copies; ++cp) g += gc[cp * copy_stride + row * d.outp + o];
+              gco[o] = g * mi[o] * si[o];
+              sum_sp[o] += g * co[o];
+            }
           }
-          for (int64_t cp = 0; cp < copies; ++cp) g_w += gw[cp * d.in * d.outp + i * d.outp + o];
-          g_sp[i * d.out + o] = sum_sp * m[i * d.out + o];
-          g_sb[i * d.out + o] = g_w * m[i * d.out + o];
+          for (int64_t o = 0; o < d.out; ++o) {
+            T g_w = T(0);
+            for (int64_t cp = 0; cp < copies; ++cp) g_w += gw[cp * d.in * d.outp + i * d.outp + o];
+            g_sp[i * d.out + o] = sum_sp[o] * mi[o];
+            g_sb[i * d.out + o] = g_w * mi[o];
+          }
         }
-      }
+      });
     }
   });
   return {grad_x, grad_coef, grad_sp, grad_sb};

@@ -409,6 +409,38 @@ inline void interval_rows_update(T* __restrict rows, int64_t outp, const T* __re
   }
 }
 
+// Forward for several outputs, sample by sample: each adds its k+1 coefficient rows (and the
+// base weights) to its output row, kept in a block buffer and copied out once.
+template <typename T, int K, typename ParallelFor>
+void forward_by_sample(ParallelFor&& parallel_for, const Dims& d, const Geometry<T, K>& geo, const T* X, const T* C,
+                       const T* W, const T* B, T* Y, int64_t base_kind) {
+  const int64_t blocks = (d.N + kBlock - 1) / kBlock;
+  const int64_t work = std::max<int64_t>(1, kBlock * d.in * (K + 2) * d.outp);
+  parallel_for(0, blocks, std::max<int64_t>(1, 131072 / work), [&](int64_t b0, int64_t b1) {
+    alignas(64) T v[(K + 1) * kBlock], dv[(K + 1) * kBlock], xv[kBlock], base[kBlock], slope[kBlock];
+    alignas(64) int32_t start[kBlock];
+    std::vector<T> rows(kBlock * d.outp);
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      const int64_t n0 = blk * kBlock;
+      const int n = static_cast<int>(std::min<int64_t>(kBlock, d.N - n0));
+      for (int b = 0; b < n; ++b) std::copy(B, B + d.outp, rows.data() + b * d.outp);
+      for (int64_t i = 0; i < d.in; ++i) {
+        for (int b = 0; b < n; ++b) xv[b] = X[(n0 + b) * d.in + i];
+        block_basis<T, K>(xv, n, geo, i, v, dv, start);
+        if (base_kind != kZero) base_block<T>(base_kind, xv, n, base, slope);
+        const T* Ci = C + i * d.K * d.outp;
+        const T* Wi = W + i * d.outp;
+        for (int b = 0; b < n; ++b) {
+          rows_update<T, K>(rows.data() + b * d.outp, Ci + static_cast<int64_t>(start[b]) * d.outp, d.outp,
+                            v + b, kBlock, base_kind != kZero ? Wi : nullptr, base[b], d.chunks);
+        }
+      }
+      for (int b = 0; b < n; ++b)
+        std::copy(rows.data() + b * d.outp, rows.data() + b * d.outp + d.out, Y + (n0 + b) * d.out);
+    }
+  });
+}
+
 // Forward: tasks own blocks of samples; a block's output rows are accumulated in a padded
 // buffer and copied out once.
 template <typename T, int K, typename ParallelFor>
@@ -448,7 +480,13 @@ void forward_impl(ParallelFor&& parallel_for, const Dims& d, const T* X, const T
   // Several outputs: a task owns a super-block of S samples whose output rows stay in L1.
   // Per input, the samples are grouped by spline interval (counting sort) and each group is
   // served with the interval's k+1 coefficient rows held in registers, CH vectors at a time.
+  // That pays when intervals hold a few samples each; otherwise (wide layers on fine grids)
+  // each sample combines its rows directly.
   const int64_t S = std::clamp<int64_t>((32768 / (d.outp * int64_t(sizeof(T)))) / kBlock * kBlock, kBlock, 8 * kBlock);
+  if (S < 2 * d.G) {
+    forward_by_sample<T, K>(parallel_for, d, geo, X, C, W, B, Y, base_kind);
+    return;
+  }
   const int64_t supers = (d.N + S - 1) / S;
   const int64_t super_work = std::max<int64_t>(1, S * d.in * (K + 2) * d.outp);
   parallel_for(0, supers, std::max<int64_t>(1, 131072 / super_work), [&](int64_t s0, int64_t s1) {
