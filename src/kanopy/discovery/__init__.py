@@ -7,8 +7,11 @@ every edge snapped to its best library function, the formula's constants refitte
 by Levenberg-Marquardt (machine precision when the structure is right), rounded to simple
 values where that does not hurt, and scored on held-out data. When no template is exact and
 the function separates into a product or sum over groups of variables (tested on a KAN
-surrogate), each group is solved the same way (see search.py). Formulas go on a Pareto front
-of complexity against error. Nothing in it is keyed to particular equations.
+surrogate), each group is solved the same way (see search.py); when it does not, variables
+that enter only through one combination (a monomial, a difference) are replaced by it and
+the smaller problem is solved (symmetry.py). Least-squares polynomials and a snapped general
+KAN are the fallback (polynomial.py, templates.general). Formulas go on a Pareto front of
+complexity against error. Nothing in it is keyed to particular equations.
 """
 
 from __future__ import annotations

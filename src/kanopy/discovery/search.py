@@ -4,7 +4,9 @@
 as one gives an exact formula. Otherwise, when the function separates (a product or a sum of
 functions of disjoint groups of variables, tested on a KAN surrogate of the data), each group
 becomes a sub-problem solved the same way on data drawn from the surrogate, and the parts are
-assembled into one formula whose constants are then refitted on the real data.
+assembled into one formula whose constants are then refitted on the real data. When it does
+not separate, a pair or a monomial group of variables that the function sees only through
+one combination is replaced by it (symmetry.py) and the smaller problem is solved in full.
 """
 
 from __future__ import annotations

@@ -1,10 +1,14 @@
-"""Two variables that enter only through one combination: f depends on x_i - x_j, x_i * x_j
-or x_i / x_j (as cos(theta1 - theta2), sin(omega * t), (omega_0 / omega)^2). Replacing the
-pair by the combination leaves a problem with one variable fewer, which every later stage
-(templates, separation, the polynomial fallback) handles better.
+"""Variables that enter only through one combination: a monomial prod x_k^p_k of positive
+variables (m g x / (kb T), omega_0 / omega), or the difference, product or ratio of a pair
+(cos(theta1 - theta2)). Replacing them by the combination leaves a problem with fewer
+variables, which every later stage (templates, separation, the polynomial fallback) handles
+better.
 
-The test moves both variables so that the combination stays fixed, on a surrogate of the
-data, and compares the change with that of moving one variable alone: for the combination
+Monomials show in the log-derivatives x_k d log f / d x_k (by central differences on a
+surrogate): for f = F(prod x_k^p_k) they stand in the fixed ratio p_k : p_l at every point.
+
+For pairs, the test moves both variables so that the combination stays fixed, on a surrogate
+of the data, and compares the change with that of moving one variable alone: for the combination
 that f really depends on, the first change is only the surrogate's error. A reduction is
 kept only when a surrogate fitted to the reduced variables is as accurate as the full one,
 so a wrong reduction (the reduced data are then no function at all) is never followed.
