@@ -16,7 +16,7 @@ from fractions import Fraction
 import sympy
 import torch
 
-from .damped import damped_step
+from .damped import minimize_residual
 
 from .formula import _TORCH_FUNCS
 
@@ -73,32 +73,9 @@ class Constants:
         loss = float(r @ r)
         if not math.isfinite(loss) or index.numel() == 0:
             return theta, math.sqrt(loss / y.numel()) if math.isfinite(loss) else math.inf
-        sub, mu = theta[index], 1e-6
-        for _ in range(iterations):
-            if deadline is not None and time.perf_counter() > deadline:
-                break
-            try:
-                J = torch.func.jacfwd(residual)(sub)  # (N, free)
-            except Exception:  # an expression torch cannot differentiate: keep what we have
-                break
-            A, g = J.T @ J, J.T @ r
-            if not (torch.isfinite(A).all() and torch.isfinite(g).all()):
-                break
-
-            def trial(step):
-                with torch.no_grad():
-                    r_new = residual(sub + step)
-                return float(r_new @ r_new), r_new
-
-            # damping up to ~1e10: far starts need short, gradient-like steps
-            step, result, mu = damped_step(A, g, mu, loss, trial, tries=24, grow=5, shrink=5, mu_floor=1e-15)
-            if step is None:
-                break
-            new_loss, r = result
-            converged = loss - new_loss <= 1e-15 * loss
-            sub, loss = sub + step, new_loss
-            if converged:
-                break
+        # damping up to ~1e10: far starts need short, gradient-like steps
+        sub, loss = minimize_residual(residual, theta[index], r, 1e-6, iterations, tries=24, grow=5, shrink=5,
+                                      deadline=deadline, jacobian_errors=(Exception,))
         theta = theta.clone()
         theta[index] = sub
         return theta, math.sqrt(loss / y.numel())

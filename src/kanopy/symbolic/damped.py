@@ -1,9 +1,11 @@
-"""The damping loop of the small Levenberg-Marquardt fits of symbolic/ (edge fits, sums of
-terms, formula constants): one accepted step, or none."""
+"""The small Levenberg-Marquardt fits of symbolic/ (edge fits, sums of terms, formula
+constants): the damping loop (one accepted step, or none), and the whole iteration for a
+residual that torch.func can differentiate."""
 
 from __future__ import annotations
 
 import math
+import time
 
 import torch
 
@@ -21,3 +23,38 @@ def damped_step(A, g, mu, loss, trial, tries: int, grow: float, shrink: float, m
                 return step, result, max(mu / shrink, mu_floor)
         mu *= grow
     return None, None, mu
+
+
+def minimize_residual(residual, theta, r, mu: float, iterations: int, tries: int, grow: float, shrink: float,
+                      deadline: float | None = None, jacobian_errors: tuple = ()):
+    """Levenberg-Marquardt on residual(theta) (N,) from theta, whose residual r is given, with
+    Jacobians by forward-mode autodiff. Stops at `iterations`, at `deadline` (a
+    time.perf_counter() value), when no damping lowers the loss, when the loss stops falling
+    (relative gain <= 1e-15), or when the Jacobian raises one of `jacobian_errors`.
+    Returns (theta, sum of squared residuals)."""
+    loss = float(r @ r)
+    for _ in range(iterations):
+        if not math.isfinite(loss) or (deadline is not None and time.perf_counter() > deadline):
+            break
+        try:
+            J = torch.func.jacfwd(residual)(theta)  # (N, parameters)
+        except jacobian_errors:  # an expression torch cannot differentiate: keep what we have
+            break
+        A, g = J.T @ J, J.T @ r
+        if not (torch.isfinite(A).all() and torch.isfinite(g).all()):
+            break
+
+        def trial(step):
+            with torch.no_grad():
+                r_new = residual(theta + step)
+            return float(r_new @ r_new), r_new
+
+        step, result, mu = damped_step(A, g, mu, loss, trial, tries=tries, grow=grow, shrink=shrink, mu_floor=1e-15)
+        if step is None:
+            break
+        new_loss, r = result
+        converged = loss - new_loss <= 1e-15 * loss
+        theta, loss = theta + step, new_loss
+        if converged:
+            break
+    return theta, loss

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 
 from . import library
-from .damped import damped_step
+from .damped import damped_step, minimize_residual
 from .library import CONSTANT, EXP, GENERAL, HOMOGENEOUS, LINEAR, LOG
 
 _SEARCH_POINTS = 400  # samples used by the grid search (the polish uses all)
@@ -308,29 +308,7 @@ def _polish_sum(terms, x, y, iterations: int = 60):
             total = total + c * cand.torch_fn(a * x + b)
         return total - y
 
-    r = residual(theta)
-    loss = float(r @ r)
-    mu = 1e-4
-    for _ in range(iterations):
-        if not math.isfinite(loss):
-            break
-        J = torch.func.jacfwd(residual)(theta)
-        A, g = J.T @ J, J.T @ r
-        if not (torch.isfinite(A).all() and torch.isfinite(g).all()):
-            break
-
-        def trial(step):
-            r_new = residual(theta + step)
-            return float(r_new @ r_new), r_new
-
-        step, result, mu = damped_step(A, g, mu, loss, trial, tries=8, grow=4, shrink=3, mu_floor=1e-15)
-        if step is None:
-            break
-        new_loss, r = result
-        converged = loss - new_loss <= 1e-15 * loss
-        theta, loss = theta + step, new_loss
-        if converged:
-            break
+    theta, _ = minimize_residual(residual, theta, residual(theta), 1e-4, iterations, tries=8, grow=4, shrink=3)
     out = []
     for k, t in enumerate(terms):
         a, b, c = (float(v) for v in theta[3 * k: 3 * k + 3])
