@@ -42,13 +42,13 @@ def _choose_logs(problem, positive, sign, degree: int = 2) -> list[bool]:
     """Which positive variables enter log|y| through their logarithm: all first, then each
     switched back to itself when that lowers the validation error of a low-degree fit."""
     logs = list(positive)
-    error = _fit(problem, logs, True, sign, degree, 0.0)[0]
+    error = _fit(problem, logs, True, sign, degree)[0]
     for i, is_positive in enumerate(positive):
         if not is_positive or problem.clock.left() <= 0:
             continue
         trial = logs.copy()
         trial[i] = False
-        trial_error = _fit(problem, trial, True, sign, degree, 0.0)[0]
+        trial_error = _fit(problem, trial, True, sign, degree)[0]
         if trial_error < error:
             logs, error = trial, trial_error
     return logs
@@ -58,8 +58,10 @@ def _inputs(X, logs):
     return torch.stack([X[:, i].log() if log else X[:, i] for i, log in enumerate(logs)], dim=1)
 
 
-def _fit(problem, logs, log_y, sign, degree, ridge):
-    """(validation RMSE, powers, coefficients, lo, hi) of one polynomial."""
+def _fit(problem, logs, log_y, sign, degree, ridges=(0.0,), clock=None):
+    """(validation RMSE, powers, coefficients, lo, width) of the best of the polynomials of
+    this degree, one per ridge damping (all on the same features); None when `clock` has no
+    time left before the first."""
     A, Av = _inputs(problem.Xtr, logs), _inputs(problem.Xval, logs)
     lo, hi = A.min(dim=0).values, A.max(dim=0).values
     width = torch.where(hi > lo, hi - lo, torch.ones_like(hi))
@@ -67,18 +69,25 @@ def _fit(problem, logs, log_y, sign, degree, ridge):
     target = (problem.ytr * sign).log() if log_y else problem.ytr
     powers = _powers(A.shape[1], degree)
     F, Fv = _features(Z, powers, degree), _features(Zv, powers, degree)
-    if ridge > 0:  # damped least squares as an augmented system
-        damp = math.sqrt(ridge * float((F * F).mean()) * F.shape[0])
-        F_aug = torch.cat([F, damp * torch.eye(F.shape[1], dtype=F.dtype)])
-        t_aug = torch.cat([target, torch.zeros(F.shape[1], dtype=F.dtype)])
-        coef = torch.linalg.lstsq(F_aug, t_aug[:, None], driver="gelsd").solution[:, 0]
-    else:
-        coef = torch.linalg.lstsq(F, target[:, None], driver="gelsd").solution[:, 0]
-    pred = Fv @ coef
-    if log_y:
-        pred = sign * pred.clamp(max=700).exp()
-    rmse = float(torch.sqrt(torch.mean((pred - problem.yval) ** 2)))
-    return (rmse if math.isfinite(rmse) else math.inf), powers, coef, lo, width
+    best = None
+    for ridge in ridges:
+        if clock is not None and clock.left() <= 0:
+            break
+        if ridge > 0:  # damped least squares as an augmented system
+            damp = math.sqrt(ridge * float((F * F).mean()) * F.shape[0])
+            F_aug = torch.cat([F, damp * torch.eye(F.shape[1], dtype=F.dtype)])
+            t_aug = torch.cat([target, torch.zeros(F.shape[1], dtype=F.dtype)])
+            coef = torch.linalg.lstsq(F_aug, t_aug[:, None], driver="gelsd").solution[:, 0]
+        else:
+            coef = torch.linalg.lstsq(F, target[:, None], driver="gelsd").solution[:, 0]
+        pred = Fv @ coef
+        if log_y:
+            pred = sign * pred.clamp(max=700).exp()
+        rmse = float(torch.sqrt(torch.mean((pred - problem.yval) ** 2)))
+        rmse = rmse if math.isfinite(rmse) else math.inf
+        if best is None or rmse < best[0]:
+            best = (rmse, powers, coef, lo, width)
+    return best
 
 
 def _best_polynomial(problem, logs, log_y: bool, sign: float = 1.0):
@@ -88,12 +97,11 @@ def _best_polynomial(problem, logs, log_y: bool, sign: float = 1.0):
     for degree in range(1, MAX_DEGREE + 1):
         if len(_powers(n, degree)) > n_terms_max or degree > best_degree + 3:  # 3 degrees without gain
             break
-        for ridge in RIDGES:
-            if problem.clock.left() <= 0:
-                break
-            fit = _fit(problem, logs, log_y, sign, degree, ridge)
-            if best is None or fit[0] < best[0]:
-                best, best_degree = fit, degree
+        if problem.clock.left() <= 0:
+            break
+        fit = _fit(problem, logs, log_y, sign, degree, RIDGES, clock=problem.clock)
+        if fit is not None and (best is None or fit[0] < best[0]):
+            best, best_degree = fit, degree
     if best is None or not math.isfinite(best[0]):
         return None
     rmse, powers, coef, lo, width = best
