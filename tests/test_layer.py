@@ -37,16 +37,18 @@ def test_gradcheck(backend, k, adaptive):
 
 @pytest.mark.skipif(not fused_available(), reason="no compiler for the fused kernels")
 @pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 2e-5)])
-@pytest.mark.parametrize("shape", [(1, 1), (2, 5), (5, 1), (7, 19), (8, 40)])
+@pytest.mark.parametrize("shape,grid", [((1, 1), 6), ((2, 5), 6), ((5, 1), 6), ((7, 19), 6), ((8, 40), 6), ((6, 70), 60)])
 @pytest.mark.parametrize("adaptive", [False, True])
-def test_fused_matches_torch(dtype, tol, shape, adaptive):
-    # (8, 40) with 4,500 samples: several chunks of the interval-grouped backward
-    L = layer(*shape).to(dtype)
+def test_fused_matches_torch(dtype, tol, shape, grid, adaptive):
+    # (8, 40) with 4,500 samples: several chunks of the interval-grouped backward;
+    # (6, 70) on 60 intervals: the forward by output slices, and the input gradient over
+    # several groups of output vectors
+    L = layer(*shape, grid=grid).to(dtype)
     with torch.no_grad():
         L.mask[0, 0] = 0.0
     if adaptive:
         L.update_grid(uniform_samples(300, shape[0], seed=7, dtype=dtype) ** 3)
-    x = uniform_samples(4500 if shape == (8, 40) else 150, shape[0], seed=8, lo=-1.6, hi=1.6, dtype=dtype)
+    x = uniform_samples(4500 if shape in ((8, 40), (6, 70)) else 150, shape[0], seed=8, lo=-1.6, hi=1.6, dtype=dtype)
     results = []
     for backend in ("fused", "torch"):
         L.backend = backend

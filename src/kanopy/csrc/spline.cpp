@@ -130,7 +130,7 @@ at::Tensor spline_forward(const at::Tensor& x_, const at::Tensor& knots_, const 
     by_order<scalar_t>(k, [&](auto order) {
       forward_impl<scalar_t, decltype(order)::value>(
           torch_parallel_for, d, x.data_ptr<scalar_t>(), knots.data_ptr<scalar_t>(), p.C.data(), p.W.data(),
-          p.B.data(), y.data_ptr<scalar_t>(), uniform, base_kind);
+          p.B.data(), y.data_ptr<scalar_t>(), uniform, base_kind, at::get_num_threads());
     });
   });
   return y;

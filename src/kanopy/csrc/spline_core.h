@@ -320,28 +320,6 @@ inline void axpy(T* __restrict y, const T* __restrict w, T a, int64_t chunks) {
   }
 }
 
-template <typename T>
-inline T dot(const T* __restrict a, const T* __restrict b, int64_t chunks) {
-  Vec<T> acc = load(a) * load(b);
-  for (int64_t c = 1; c < chunks; ++c) acc += load(a + c * kLanes<T>) * load(b + c * kLanes<T>);
-  return hsum<T>(acc);
-}
-
-// y += sum_r a[r * a_step] * w[r * stride] (+ a_base * wb): each chunk of y is loaded and
-// stored once (k+1 separate axpys would stall on store-to-load forwarding of the same row).
-template <typename T, int K>
-inline void rows_update(T* __restrict y, const T* __restrict w, int64_t stride, const T* a, int64_t a_step,
-                        const T* __restrict wb, T a_base, int64_t chunks) {
-  for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t o = c * kLanes<T>;
-    Vec<T> acc = load(y + o);
-#pragma GCC unroll 8
-    for (int r = 0; r <= K; ++r) acc += a[r * a_step] * load(w + r * stride + o);
-    if (wb) acc += a_base * load(wb + o);
-    store(y + o, acc);
-  }
-}
-
 // rows[r * stride] += a[r * a_step] * g for r = 0..K (and wb += a_base * g): g is loaded once
 template <typename T, int K>
 inline void rows_add(T* __restrict rows, int64_t stride, const T* a, int64_t a_step, const T* __restrict g,
@@ -381,22 +359,24 @@ inline void group_by_interval(const int32_t* start, int64_t n, int64_t G, int32_
 }
 
 // rows[b] += sum_r vals[b][r] * Crow[r] (+ base[b] * Wi) over the `members` of one interval,
-// for the CH vectors of outputs from chunk c0: the interval's rows are loaded once into
-// registers. Wi null: no base branch.
+// for CH vectors of outputs (the pointers start at the first): the interval's rows are loaded
+// once into registers. Rows of the output are row_stride apart, coefficient rows c_stride.
+// Wi null: no base branch.
 template <typename T, int K, int CH>
-inline void interval_rows_update(T* __restrict rows, int64_t outp, const T* __restrict Crow, const T* __restrict Wi,
-                                 int64_t c0, const T* vals, const T* base, const int32_t* members, int32_t count) {
+__attribute__((always_inline)) inline void interval_rows_update(T* __restrict rows, int64_t row_stride, const T* __restrict Crow, int64_t c_stride,
+                                 const T* __restrict Wi, const T* vals, const T* base, const int32_t* members,
+                                 int32_t count) {
   constexpr int L = kLanes<T>;
   Vec<T> Cr[CH][K + 1], Wc[CH];
 #pragma GCC unroll 8
   for (int c = 0; c < CH; ++c) {
-    Wc[c] = Wi ? load(Wi + (c0 + c) * L) : Vec<T>{};
+    Wc[c] = Wi ? load(Wi + c * L) : Vec<T>{};
 #pragma GCC unroll 8
-    for (int r = 0; r <= K; ++r) Cr[c][r] = load(Crow + r * outp + (c0 + c) * L);
+    for (int r = 0; r <= K; ++r) Cr[c][r] = load(Crow + r * c_stride + c * L);
   }
   for (int32_t q = 0; q < count; ++q) {
     const int64_t b = members[q];
-    T* y = rows + b * outp + c0 * L;
+    T* y = rows + b * row_stride;
     const T* a = vals + b * (K + 1);
     const T bv = base[b];
 #pragma GCC unroll 8
@@ -409,43 +389,131 @@ inline void interval_rows_update(T* __restrict rows, int64_t outp, const T* __re
   }
 }
 
-// Forward for several outputs, sample by sample: each adds its k+1 coefficient rows (and the
-// base weights) to its output row, kept in a block buffer and copied out once.
-template <typename T, int K, typename ParallelFor>
-void forward_by_sample(ParallelFor&& parallel_for, const Dims& d, const Geometry<T, K>& geo, const T* X, const T* C,
-                       const T* W, const T* B, T* Y, int64_t base_kind) {
-  const int64_t blocks = (d.N + kBlock - 1) / kBlock;
-  const int64_t work = std::max<int64_t>(1, kBlock * d.in * (K + 2) * d.outp);
-  parallel_for(0, blocks, std::max<int64_t>(1, 131072 / work), [&](int64_t b0, int64_t b1) {
-    alignas(64) T v[(K + 1) * kBlock], dv[(K + 1) * kBlock], xv[kBlock], base[kBlock], slope[kBlock];
-    alignas(64) int32_t start[kBlock];
-    std::vector<T> rows(kBlock * d.outp);
-    for (int64_t blk = b0; blk < b1; ++blk) {
-      const int64_t n0 = blk * kBlock;
-      const int n = static_cast<int>(std::min<int64_t>(kBlock, d.N - n0));
-      for (int b = 0; b < n; ++b) std::copy(B, B + d.outp, rows.data() + b * d.outp);
-      for (int64_t i = 0; i < d.in; ++i) {
-        for (int b = 0; b < n; ++b) xv[b] = X[(n0 + b) * d.in + i];
-        block_basis<T, K>(xv, n, geo, i, v, dv, start);
-        if (base_kind != kZero) base_block<T>(base_kind, xv, n, base, slope);
-        const T* Ci = C + i * d.K * d.outp;
-        const T* Wi = W + i * d.outp;
-        for (int b = 0; b < n; ++b) {
-          rows_update<T, K>(rows.data() + b * d.outp, Ci + static_cast<int64_t>(start[b]) * d.outp, d.outp,
-                            v + b, kBlock, base_kind != kZero ? Wi : nullptr, base[b], d.chunks);
-        }
-      }
-      for (int b = 0; b < n; ++b)
-        std::copy(rows.data() + b * d.outp, rows.data() + b * d.outp + d.out, Y + (n0 + b) * d.out);
-    }
-  });
+// interval_rows_update for min(chunks, 4) vectors of outputs
+template <typename T, int K>
+inline void slice_rows_update(int64_t chunks, T* rows, int64_t row_stride, const T* Crow, int64_t c_stride,
+                              const T* Wi, const T* vals, const T* base, const int32_t* members, int32_t count) {
+  switch (chunks) {
+    case 1: interval_rows_update<T, K, 1>(rows, row_stride, Crow, c_stride, Wi, vals, base, members, count); break;
+    case 2: interval_rows_update<T, K, 2>(rows, row_stride, Crow, c_stride, Wi, vals, base, members, count); break;
+    case 3: interval_rows_update<T, K, 3>(rows, row_stride, Crow, c_stride, Wi, vals, base, members, count); break;
+    default: interval_rows_update<T, K, 4>(rows, row_stride, Crow, c_stride, Wi, vals, base, members, count);
+  }
 }
 
-// Forward: tasks own blocks of samples; a block's output rows are accumulated in a padded
-// buffer and copied out once.
+// Buffers of the calling thread reused across calls (fresh large allocations fault their pages
+// in on every call).
+template <typename T>
+struct SliceWork {
+  std::vector<T> vals, base;
+  std::vector<int32_t> order, count;
+};
+template <typename T>
+SliceWork<T>& slice_work() {
+  static thread_local SliceWork<T> w;
+  return w;
+}
+
+// Forward for wide layers on fine grids, where a small block of samples holds under two per
+// interval and every block would stream all the coefficients from memory. Here a large block
+// of samples is taken at once: first, per input, its basis and its samples grouped by interval
+// (counting sort); then each task owns a slice of up to 4 output vectors and a part of the
+// block, and sweeps all inputs: an input's coefficient rows for the slice ((G+k) x 4 vectors)
+// serve every sample of the part from registers, interval by interval, and the part's output
+// tile stays in L2. The coefficients are read once per block and slice, not once per sample.
+template <typename T, int K, typename ParallelFor>
+void forward_by_slice(ParallelFor&& parallel_for, const Dims& d, const Geometry<T, K>& geo, const T* X, const T* C,
+                      const T* W, const T* B, T* Y, int64_t base_kind, int64_t threads) {
+  constexpr int L = kLanes<T>;
+  // Samples per block: the basis buffer (in x S x (K+1)) bounded; a multiple of kBlock.
+  const int64_t S = std::min<int64_t>(std::clamp<int64_t>((1 << 18) / d.in, 8 * kBlock, 4096) / kBlock * kBlock,
+                                      (d.N + kBlock - 1) / kBlock * kBlock);
+  // Output vectors per slice: all of them up to 32 (2 KB of float64), in groups of 4 served
+  // from registers. Each slice reads the whole basis again, and more samples per part mean
+  // more samples per interval for the rows in registers: so slices as wide and parts as long
+  // as leave a task for every thread. (Measured at 1024 x 256 -> 256, float64, G=100: 32
+  // vectors x 512 samples 17 ms; 16 x 512, 27 ms; 8 x 1024, 31 ms.)
+  const int64_t kSlice = std::min<int64_t>((d.chunks + 3) / 4 * 4, 32);
+  const int64_t slices = (d.chunks + kSlice - 1) / kSlice;
+  const int64_t want_parts = std::max<int64_t>(1, (threads + slices - 1) / slices);
+  const int64_t part_len = std::max<int64_t>(kBlock, (S / want_parts + kBlock - 1) / kBlock * kBlock);
+  const int64_t parts = (S + part_len - 1) / part_len;
+  auto& w = slice_work<T>();
+  w.vals.resize(d.in * S * (K + 1));
+  w.base.resize(d.in * S);
+  w.order.resize(d.in * S);
+  w.count.resize(d.in * parts * (d.G + 1));
+  for (int64_t n0 = 0; n0 < d.N; n0 += S) {
+    const int64_t n = std::min(S, d.N - n0);
+    // 1. per input: basis of the block, and each part's samples grouped by interval
+    parallel_for(0, d.in, 1, [&](int64_t i0, int64_t i1) {
+      alignas(64) T v[(K + 1) * kBlock], dv[(K + 1) * kBlock], xv[kBlock], bb[kBlock], sb[kBlock];
+      alignas(64) int32_t st[kBlock];
+      std::vector<int32_t> start(S), next(d.G);
+      for (int64_t i = i0; i < i1; ++i) {
+        T* vals = w.vals.data() + i * S * (K + 1);
+        T* base = w.base.data() + i * S;
+        for (int64_t b0 = 0; b0 < n; b0 += kBlock) {
+          const int m = static_cast<int>(std::min<int64_t>(kBlock, n - b0));
+          for (int b = 0; b < m; ++b) xv[b] = X[(n0 + b0 + b) * d.in + i];
+          block_basis<T, K>(xv, m, geo, i, v, dv, st);
+          base_block<T>(base_kind, xv, m, bb, sb);
+          for (int b = 0; b < m; ++b) {
+#pragma GCC unroll 8
+            for (int r = 0; r <= K; ++r) vals[(b0 + b) * (K + 1) + r] = v[r * kBlock + b];
+            base[b0 + b] = bb[b];
+            start[b0 + b] = st[b];
+          }
+        }
+        for (int64_t p = 0; p < parts; ++p) {
+          const int64_t lo = std::min(n, p * part_len), hi = std::min(n, lo + part_len);
+          int32_t* count = w.count.data() + (i * parts + p) * (d.G + 1);
+          group_by_interval(start.data() + lo, hi - lo, d.G, count, next.data(), w.order.data() + i * S + lo);
+        }
+      }
+    });
+    // 2. per (slice, part): all inputs into the part's output tile
+    parallel_for(0, slices * parts, 1, [&](int64_t t0, int64_t t1) {
+      static thread_local std::vector<T> tile;  // kept: a fresh one would fault its pages in per call
+      tile.resize(part_len * kSlice * L);
+      for (int64_t task = t0; task < t1; ++task) {
+        const int64_t sl = task / parts, p = task % parts;
+        const int64_t lo = std::min(n, p * part_len), hi = std::min(n, lo + part_len);
+        if (lo == hi) continue;
+        const int64_t c0 = sl * kSlice, ch = std::min(kSlice, d.chunks - c0);
+        const int64_t width = ch * L;  // outputs of the slice (padded)
+        for (int64_t b = lo; b < hi; ++b) std::copy(B + c0 * L, B + c0 * L + width, tile.data() + (b - lo) * width);
+        for (int64_t i = 0; i < d.in; ++i) {
+          const T* Ci = C + i * d.K * d.outp + c0 * L;
+          const T* Wi = base_kind != kZero ? W + i * d.outp + c0 * L : nullptr;
+          const int32_t* count = w.count.data() + (i * parts + p) * (d.G + 1);
+          const int32_t* order = w.order.data() + i * S + lo;
+          // members are indices within the part; vals and base shifted to the part's start
+          const T* vals = w.vals.data() + (i * S + lo) * (K + 1);
+          const T* base = w.base.data() + i * S + lo;
+          for (int64_t m = 0; m < d.G; ++m) {
+            if (count[m] == count[m + 1]) continue;
+            for (int64_t c = 0; c < ch; c += 4)
+              slice_rows_update<T, K>(ch - c, tile.data() + c * L, width, Ci + m * d.outp + c * L, d.outp,
+                                      Wi ? Wi + c * L : nullptr, vals, base, order + count[m],
+                                      count[m + 1] - count[m]);
+          }
+        }
+        for (int64_t b = lo; b < hi; ++b) {
+          const int64_t o0 = c0 * L, o1 = std::min(d.out, o0 + width);
+          if (o1 > o0) std::copy(tile.data() + (b - lo) * width, tile.data() + (b - lo) * width + (o1 - o0), Y + (n0 + b) * d.out + o0);
+        }
+      }
+    });
+  }
+}
+
+// Forward: tasks own blocks of samples (or, for wide layers on fine grids, slices of the
+// outputs); output rows are accumulated in a padded buffer and copied out once.
 template <typename T, int K, typename ParallelFor>
 void forward_impl(ParallelFor&& parallel_for, const Dims& d, const T* X, const T* Tk, const T* C, const T* W, const T* B, T* Y,
-                  bool uniform, int64_t base_kind) {
+                  bool uniform, int64_t base_kind, int64_t threads) {
+  constexpr int L = kLanes<T>;
   const Geometry<T, K> geo(Tk, d.in, d.M, uniform);
   const int64_t blocks = (d.N + kBlock - 1) / kBlock;
   const int64_t work = std::max<int64_t>(1, kBlock * d.in * (K + 2) * d.outp);
@@ -481,10 +549,10 @@ void forward_impl(ParallelFor&& parallel_for, const Dims& d, const T* X, const T
   // Per input, the samples are grouped by spline interval (counting sort) and each group is
   // served with the interval's k+1 coefficient rows held in registers, CH vectors at a time.
   // That pays when intervals hold a few samples each; otherwise (wide layers on fine grids)
-  // each sample combines its rows directly.
+  // forward_by_slice takes larger blocks of samples against slices of the outputs.
   const int64_t S = std::clamp<int64_t>((32768 / (d.outp * int64_t(sizeof(T)))) / kBlock * kBlock, kBlock, 8 * kBlock);
   if (S < 2 * d.G) {
-    forward_by_sample<T, K>(parallel_for, d, geo, X, C, W, B, Y, base_kind);
+    forward_by_slice<T, K>(parallel_for, d, geo, X, C, W, B, Y, base_kind, threads);
     return;
   }
   const int64_t supers = (d.N + S - 1) / S;
@@ -518,15 +586,9 @@ void forward_impl(ParallelFor&& parallel_for, const Dims& d, const T* X, const T
           const int32_t lo = count[m], hi = count[m + 1];
           if (lo == hi) continue;
           const T* Crow = Ci + m * d.outp;
-          int64_t c = 0;
-          for (; c + 4 <= d.chunks; c += 4)
-            interval_rows_update<T, K, 4>(rows.data(), d.outp, Crow, Wi, c, vals.data(), base.data(), order.data() + lo, hi - lo);
-          switch (d.chunks - c) {
-            case 1: interval_rows_update<T, K, 1>(rows.data(), d.outp, Crow, Wi, c, vals.data(), base.data(), order.data() + lo, hi - lo); break;
-            case 2: interval_rows_update<T, K, 2>(rows.data(), d.outp, Crow, Wi, c, vals.data(), base.data(), order.data() + lo, hi - lo); break;
-            case 3: interval_rows_update<T, K, 3>(rows.data(), d.outp, Crow, Wi, c, vals.data(), base.data(), order.data() + lo, hi - lo); break;
-            default: break;
-          }
+          for (int64_t c = 0; c < d.chunks; c += 4)
+            slice_rows_update<T, K>(d.chunks - c, rows.data() + c * L, d.outp, Crow + c * L, d.outp,
+                                    Wi ? Wi + c * L : nullptr, vals.data(), base.data(), order.data() + lo, hi - lo);
         }
       }
       for (int64_t b = 0; b < n; ++b)
@@ -535,53 +597,67 @@ void forward_impl(ParallelFor&& parallel_for, const Dims& d, const T* X, const T
   });
 }
 
-// d loss / d x for the samples `members` of one interval: x-derivative of the edge row
-// (k+1 coefficient rows and the base weights, CH vectors wide, loaded once) dotted with the
-// output gradient. CH = 0: any width, rows reloaded per sample. GX is strided by d.in.
+// Part of d loss / d x for the samples `members` of one interval, from CH vectors of outputs
+// (the pointers start at the first): x-derivative of the edge row (k+1 coefficient rows and
+// the base weights, held in registers) times the output gradient, summed into psum[q], one
+// vector per member (set instead when first). When the group is all outputs, GX is given and
+// the sums go straight to GX[b * gx_stride].
 template <typename T, int K, int CH>
-inline void interval_input_grad(const Dims& d, const T* __restrict Crow, const T* __restrict Wi, const T* GY,
-                                const T* dvals, const T* slope, const int32_t* members, int32_t count,
-                                int64_t base_kind, T* GX) {
+__attribute__((always_inline)) inline void interval_input_grad_part(
+    int64_t outp, const T* __restrict Crow, const T* __restrict Wi, const T* GY, const T* dvals, const T* slope,
+    const int32_t* members, int32_t count, bool with_base, bool first, Vec<T>* __restrict psum, T* GX,
+    int64_t gx_stride) {
   constexpr int L = kLanes<T>;
-  const bool with_base = base_kind != kZero;
-  if constexpr (CH > 0) {
-    Vec<T> Cr[CH][K + 1], Wc[CH];
+  Vec<T> Cr[CH][K + 1], Wc[CH];
+#pragma GCC unroll 8
+  for (int c = 0; c < CH; ++c) {
+    Wc[c] = with_base ? load(Wi + c * L) : Vec<T>{};
+#pragma GCC unroll 8
+    for (int r = 0; r <= K; ++r) Cr[c][r] = load(Crow + r * outp + c * L);
+  }
+  for (int32_t q = 0; q < count; ++q) {
+    const int64_t b = members[q];
+    const T* g = GY + b * outp;
+    const T* a = dvals + b * (K + 1);
+    Vec<T> sum = first ? Vec<T>{} : psum[q];
 #pragma GCC unroll 8
     for (int c = 0; c < CH; ++c) {
-      Wc[c] = with_base ? load(Wi + c * L) : Vec<T>{};
+      Vec<T> acc = slope[b] * Wc[c];
 #pragma GCC unroll 8
-      for (int r = 0; r <= K; ++r) Cr[c][r] = load(Crow + r * d.outp + c * L);
+      for (int r = 0; r <= K; ++r) acc += a[r] * Cr[c][r];
+      sum += acc * load(g + c * L);
     }
-    for (int32_t q = 0; q < count; ++q) {
-      const int64_t b = members[q];
-      const T* g = GY + b * d.outp;
-      const T* a = dvals + b * (K + 1);
-      Vec<T> sum = Vec<T>{};
-#pragma GCC unroll 8
-      for (int c = 0; c < CH; ++c) {
-        Vec<T> acc = slope[b] * Wc[c];
-#pragma GCC unroll 8
-        for (int r = 0; r <= K; ++r) acc += a[r] * Cr[c][r];
-        sum += acc * load(g + c * L);
-      }
-      GX[b * d.in] = hsum<T>(sum);
-    }
-  } else {
-    for (int32_t q = 0; q < count; ++q) {
-      const int64_t b = members[q];
-      const T* g = GY + b * d.outp;
-      const T* a = dvals + b * (K + 1);
-      Vec<T> sum = Vec<T>{};
-      for (int64_t c = 0; c < d.chunks; ++c) {
-        const int64_t o = c * L;
-        Vec<T> acc = with_base ? slope[b] * load(Wi + o) : Vec<T>{};
-#pragma GCC unroll 8
-        for (int r = 0; r <= K; ++r) acc += a[r] * load(Crow + r * d.outp + o);
-        sum += acc * load(g + o);
-      }
-      GX[b * d.in] = hsum<T>(sum);
+    if (GX)
+      GX[b * gx_stride] = hsum<T>(sum);
+    else
+      psum[q] = sum;
+  }
+}
+
+// d loss / d x for the samples `members` of one interval, over all outputs in groups of up to
+// 4 vectors (each group's rows loaded once into registers); GX is strided by d.in. psum holds
+// a vector per member.
+template <typename T, int K>
+inline void interval_input_grad(const Dims& d, const T* Crow, const T* Wi, const T* GY, const T* dvals,
+                                const T* slope, const int32_t* members, int32_t count, int64_t base_kind, T* GX,
+                                Vec<T>* psum) {
+  constexpr int L = kLanes<T>;
+  const bool with_base = base_kind != kZero;
+  T* direct = d.chunks <= 4 ? GX : nullptr;  // one group: no partial sums
+  for (int64_t c = 0; c < d.chunks; c += 4) {
+    const T* C0 = Crow + c * L;
+    const T* W0 = Wi + c * L;
+    const T* G0 = GY + c * L;
+    const bool first = c == 0;
+    switch (std::min<int64_t>(4, d.chunks - c)) {
+      case 1: interval_input_grad_part<T, K, 1>(d.outp, C0, W0, G0, dvals, slope, members, count, with_base, first, psum, direct, d.in); break;
+      case 2: interval_input_grad_part<T, K, 2>(d.outp, C0, W0, G0, dvals, slope, members, count, with_base, first, psum, direct, d.in); break;
+      case 3: interval_input_grad_part<T, K, 3>(d.outp, C0, W0, G0, dvals, slope, members, count, with_base, first, psum, direct, d.in); break;
+      default: interval_input_grad_part<T, K, 4>(d.outp, C0, W0, G0, dvals, slope, members, count, with_base, first, psum, direct, d.in);
     }
   }
+  if (!direct)
+    for (int32_t q = 0; q < count; ++q) GX[members[q] * d.in] = hsum<T>(psum[q]);
 }
 
 // Backward of inputs [i0, i1) over all samples, for layers with several outputs: the samples
@@ -596,6 +672,7 @@ void backward_by_interval(const Dims& d, const Geometry<T, K>& geo, const T* GY,
   const int64_t S = std::min<int64_t>(kChunk, d.N);
   std::vector<T> vals((K + 1) * S), base(S), slope(S), dvals((K + 1) * S);
   std::vector<int32_t> start(S), order(S), count(d.G + 1), next(d.G);
+  std::vector<Vec<T>> psum(GX ? S : 0);  // per member of an interval: partial d loss / d x
   alignas(64) T v[(K + 1) * kBlock], dv[(K + 1) * kBlock], xv[kBlock], bb[kBlock], sb[kBlock];
   alignas(64) int32_t st[kBlock];
   for (int64_t i = i0; i < i1; ++i) {
@@ -668,13 +745,8 @@ void backward_by_interval(const Dims& d, const Geometry<T, K>& geo, const T* GY,
         if (GX) {
           const int32_t* members = order.data() + lo;
           const T* Crow = Ci + row;
-          switch (d.chunks) {  // the interval's rows in registers for up to four vectors of outputs
-            case 1: interval_input_grad<T, K, 1>(d, Crow, Wi, GY + n0 * d.outp, dvals.data(), slope.data(), members, hi - lo, base_kind, GX + n0 * d.in + i); break;
-            case 2: interval_input_grad<T, K, 2>(d, Crow, Wi, GY + n0 * d.outp, dvals.data(), slope.data(), members, hi - lo, base_kind, GX + n0 * d.in + i); break;
-            case 3: interval_input_grad<T, K, 3>(d, Crow, Wi, GY + n0 * d.outp, dvals.data(), slope.data(), members, hi - lo, base_kind, GX + n0 * d.in + i); break;
-            case 4: interval_input_grad<T, K, 4>(d, Crow, Wi, GY + n0 * d.outp, dvals.data(), slope.data(), members, hi - lo, base_kind, GX + n0 * d.in + i); break;
-            default: interval_input_grad<T, K, 0>(d, Crow, Wi, GY + n0 * d.outp, dvals.data(), slope.data(), members, hi - lo, base_kind, GX + n0 * d.in + i);
-          }
+          interval_input_grad<T, K>(d, Crow, Wi, GY + n0 * d.outp, dvals.data(), slope.data(), members, hi - lo,
+                                    base_kind, GX + n0 * d.in + i, psum.data());
         }
       }
     }
