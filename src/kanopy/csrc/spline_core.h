@@ -38,6 +38,9 @@ struct Geometry {
   std::vector<T> inv_bucket;         // (in): buckets per unit length
   std::vector<T> left, inv_w;        // (in, G): t_j and 1 / (t_{j+1} - t_j) of domain interval j
   std::vector<T> poly, dpoly;        // (in, G, K+1, 8) and (in, G, K, 8): [power][basis function]
+  // uniform knots: x-derivatives of the k+1 basis functions on any interval as polynomials in
+  // the local coordinate f, for unit spacing (times inv_h[i] for input i): (K, 8)
+  T unit_dpoly[K * kBasisLanes] = {};
 
   Geometry(const T* t, int64_t in_, int64_t M_, bool uniform_)
       : in(in_), M(M_), G(M_ - 2 * K - 1), nb(2 * (M_ - 2 * K - 1)), uniform(uniform_), lo(in_), hi(in_),
@@ -50,7 +53,15 @@ struct Geometry {
       // rounding of two knots, and j gaps of it drift from the stored knots as j grows
       inv_h[i] = T(G) / (ti[G + K] - ti[K]);
     }
-    if (uniform) return;
+    if (uniform) {
+      double unit[2 * K + 2];  // integer knots: interval K is [K, K+1), of unit width
+      for (int q = 0; q < 2 * K + 2; ++q) unit[q] = q;
+      double N[K + 1][K + 1];
+      piece_polynomials(unit, K, N);
+      for (int r = 0; r <= K; ++r)
+        for (int p = 0; p < K; ++p) unit_dpoly[p * kBasisLanes + r] = T((p + 1) * N[r][p + 1]);
+      return;
+    }
     bucket.assign(in * (nb + 1), 0);
     inv_bucket.assign(in, T(0));
     left.assign(in * G, T(0));
@@ -76,8 +87,26 @@ struct Geometry {
   // and x = t_j + w u, so each factor is linear in u. Exact; no fitting.
   void interval_polynomials(const T* t, int64_t i, int64_t m) {
     const int64_t j = K + m;
+    const double w = double(t[j + 1]) - t[j];
+    double N[K + 1][K + 1];  // [r][power]
+    piece_polynomials(t, j, N);
+    const int64_t cell = i * G + m;
+    left[cell] = t[j];
+    inv_w[cell] = T(1.0 / w);
+    T* P = poly.data() + cell * (K + 1) * kBasisLanes;
+    T* D = dpoly.data() + cell * K * kBasisLanes;
+    for (int r = 0; r <= K; ++r) {
+      for (int p = 0; p <= K; ++p) P[p * kBasisLanes + r] = T(N[r][p]);
+      for (int p = 0; p < K; ++p) D[p * kBasisLanes + r] = T((p + 1) * N[r][p + 1] / w);
+    }
+  }
+
+  // N[r][power]: the k+1 B-splines nonzero on [t_j, t_j+1) as polynomials in u
+  template <typename Knot>
+  static void piece_polynomials(const Knot* t, int64_t j, double (&N)[K + 1][K + 1]) {
     const double tj = t[j], w = double(t[j + 1]) - tj;
-    double N[K + 1][K + 1] = {};  // [r][power]
+    for (auto& row : N)
+      for (double& c : row) c = 0.0;
     N[0][0] = 1.0;
     for (int d = 1; d <= K; ++d) {
       double Q[K + 2][K + 1] = {};  // Q[r] = N_{d-1}[r-1], zero at both ends
@@ -94,15 +123,6 @@ struct Geometry {
           N[r][p] = c;
         }
       }
-    }
-    const int64_t cell = i * G + m;
-    left[cell] = t[j];
-    inv_w[cell] = T(1.0 / w);
-    T* P = poly.data() + cell * (K + 1) * kBasisLanes;
-    T* D = dpoly.data() + cell * K * kBasisLanes;
-    for (int r = 0; r <= K; ++r) {
-      for (int p = 0; p <= K; ++p) P[p * kBasisLanes + r] = T(N[r][p]);
-      for (int p = 0; p < K; ++p) D[p * kBasisLanes + r] = T((p + 1) * N[r][p + 1] / w);
     }
   }
 };
@@ -130,12 +150,14 @@ inline void cardinal(const T f, T* N, T* Q) {
 }
 
 // Basis of order K at the n samples xv[0..n) of input i: value r of sample b in v[r * kBlock + b],
-// its x-derivative in dv[r * kBlock + b], the index of basis function r = 0 in start[b].
+// its x-derivative in dv[r * kBlock + b], the index of basis function r = 0 in start[b], and
+// if asked the local coordinate in that interval where the pieces are evaluated in local[b]
+// (f for uniform knots, u for general ones).
 // Outside the domain the end polynomial pieces continue for one interval (to xc), then the
 // values continue linearly: v(x) = v(xc) + dv(xc) (x - xc).
 template <typename T, int K>
 void block_basis(const T* __restrict xv, int n, const Geometry<T, K>& g, int64_t i, T* __restrict v,
-                        T* __restrict dv, int32_t* __restrict start) {
+                 T* __restrict dv, int32_t* __restrict start, T* __restrict local = nullptr) {
   const T lo = g.lo[i], hi = g.hi[i];
   if (g.uniform) {  // vectorised over samples
     const T ih = g.inv_h[i];
@@ -162,6 +184,7 @@ void block_basis(const T* __restrict xv, int n, const Geometry<T, K>& g, int64_t
         v[r * kBlock + b] = N[r] + s * dx;
       }
       start[b] = j;
+      if (local) local[b] = f;
     }
     return;
   }
@@ -206,6 +229,7 @@ void block_basis(const T* __restrict xv, int n, const Geometry<T, K>& g, int64_t
       dv[r * kBlock + b] = der[r];
     }
     start[b] = m;
+    if (local) local[b] = u;
   }
 }
 
@@ -598,33 +622,45 @@ void forward_impl(ParallelFor&& parallel_for, const Dims& d, const T* X, const T
 }
 
 // Part of d loss / d x for the samples `members` of one interval, from CH vectors of outputs
-// (the pointers start at the first): x-derivative of the edge row (k+1 coefficient rows and
-// the base weights, held in registers) times the output gradient, summed into psum[q], one
-// vector per member (set instead when first). When the group is all outputs, GX is given and
-// the sums go straight to GX[b * gx_stride].
+// (the pointers start at the first). On the interval, the x-derivative of the edge row is a
+// polynomial in the local coordinate: sum_p local^p E_p + slope * W, with
+// E_p = scale * sum_r D[p][r] * (coefficient row r), formed once in registers (the
+// derivatives' polynomial coefficients D are (K, 8), [power][basis function]). Per sample
+// that is K FMAs per vector instead of K+1 for the rows. The product with the output
+// gradient is summed into psum[q], one vector per member (set instead when first); when the
+// group is all outputs, GX is given and the sums go straight to GX[b * gx_stride].
 template <typename T, int K, int CH>
 __attribute__((always_inline)) inline void interval_input_grad_part(
-    int64_t outp, const T* __restrict Crow, const T* __restrict Wi, const T* GY, const T* dvals, const T* slope,
-    const int32_t* members, int32_t count, bool with_base, bool first, Vec<T>* __restrict psum, T* GX,
-    int64_t gx_stride) {
+    int64_t outp, const T* __restrict Crow, const T* __restrict Wi, const T* GY, const T* D, T scale,
+    const T* local, const T* slope, const int32_t* members, int32_t count, bool with_base, bool first,
+    Vec<T>* __restrict psum, T* GX, int64_t gx_stride) {
   constexpr int L = kLanes<T>;
-  Vec<T> Cr[CH][K + 1], Wc[CH];
+  Vec<T> E[CH][K], Wc[CH];
 #pragma GCC unroll 8
   for (int c = 0; c < CH; ++c) {
     Wc[c] = with_base ? load(Wi + c * L) : Vec<T>{};
+    Vec<T> rows[K + 1];
 #pragma GCC unroll 8
-    for (int r = 0; r <= K; ++r) Cr[c][r] = load(Crow + r * outp + c * L);
+    for (int r = 0; r <= K; ++r) rows[r] = load(Crow + r * outp + c * L);
+#pragma GCC unroll 8
+    for (int p = 0; p < K; ++p) {
+      Vec<T> e = Vec<T>{};
+#pragma GCC unroll 8
+      for (int r = 0; r <= K; ++r) e += (scale * D[p * kBasisLanes + r]) * rows[r];
+      E[c][p] = e;
+    }
   }
   for (int32_t q = 0; q < count; ++q) {
     const int64_t b = members[q];
     const T* g = GY + b * outp;
-    const T* a = dvals + b * (K + 1);
+    const T u = local[b], sl = slope[b];
     Vec<T> sum = first ? Vec<T>{} : psum[q];
 #pragma GCC unroll 8
     for (int c = 0; c < CH; ++c) {
-      Vec<T> acc = slope[b] * Wc[c];
+      Vec<T> acc = E[c][K - 1];
 #pragma GCC unroll 8
-      for (int r = 0; r <= K; ++r) acc += a[r] * Cr[c][r];
+      for (int p = K - 2; p >= 0; --p) acc = acc * u + E[c][p];
+      acc += sl * Wc[c];
       sum += acc * load(g + c * L);
     }
     if (GX)
@@ -635,12 +671,12 @@ __attribute__((always_inline)) inline void interval_input_grad_part(
 }
 
 // d loss / d x for the samples `members` of one interval, over all outputs in groups of up to
-// 4 vectors (each group's rows loaded once into registers); GX is strided by d.in. psum holds
-// a vector per member.
+// 4 vectors (each group's polynomial coefficients formed once in registers); GX is strided by
+// d.in. psum holds a vector per member.
 template <typename T, int K>
-inline void interval_input_grad(const Dims& d, const T* Crow, const T* Wi, const T* GY, const T* dvals,
-                                const T* slope, const int32_t* members, int32_t count, int64_t base_kind, T* GX,
-                                Vec<T>* psum) {
+inline void interval_input_grad(const Dims& d, const T* Crow, const T* Wi, const T* GY, const T* D, T scale,
+                                const T* local, const T* slope, const int32_t* members, int32_t count,
+                                int64_t base_kind, T* GX, Vec<T>* psum) {
   constexpr int L = kLanes<T>;
   const bool with_base = base_kind != kZero;
   T* direct = d.chunks <= 4 ? GX : nullptr;  // one group: no partial sums
@@ -650,10 +686,10 @@ inline void interval_input_grad(const Dims& d, const T* Crow, const T* Wi, const
     const T* G0 = GY + c * L;
     const bool first = c == 0;
     switch (std::min<int64_t>(4, d.chunks - c)) {
-      case 1: interval_input_grad_part<T, K, 1>(d.outp, C0, W0, G0, dvals, slope, members, count, with_base, first, psum, direct, d.in); break;
-      case 2: interval_input_grad_part<T, K, 2>(d.outp, C0, W0, G0, dvals, slope, members, count, with_base, first, psum, direct, d.in); break;
-      case 3: interval_input_grad_part<T, K, 3>(d.outp, C0, W0, G0, dvals, slope, members, count, with_base, first, psum, direct, d.in); break;
-      default: interval_input_grad_part<T, K, 4>(d.outp, C0, W0, G0, dvals, slope, members, count, with_base, first, psum, direct, d.in);
+      case 1: interval_input_grad_part<T, K, 1>(d.outp, C0, W0, G0, D, scale, local, slope, members, count, with_base, first, psum, direct, d.in); break;
+      case 2: interval_input_grad_part<T, K, 2>(d.outp, C0, W0, G0, D, scale, local, slope, members, count, with_base, first, psum, direct, d.in); break;
+      case 3: interval_input_grad_part<T, K, 3>(d.outp, C0, W0, G0, D, scale, local, slope, members, count, with_base, first, psum, direct, d.in); break;
+      default: interval_input_grad_part<T, K, 4>(d.outp, C0, W0, G0, D, scale, local, slope, members, count, with_base, first, psum, direct, d.in);
     }
   }
   if (!direct)
@@ -673,6 +709,7 @@ void backward_by_interval(const Dims& d, const Geometry<T, K>& geo, const T* GY,
   std::vector<T> vals((K + 1) * S), base(S), slope(S), dvals((K + 1) * S);
   std::vector<int32_t> start(S), order(S), count(d.G + 1), next(d.G);
   std::vector<Vec<T>> psum(GX ? S : 0);  // per member of an interval: partial d loss / d x
+  std::vector<T> local(S);  // local coordinate of each sample in its interval
   alignas(64) T v[(K + 1) * kBlock], dv[(K + 1) * kBlock], xv[kBlock], bb[kBlock], sb[kBlock];
   alignas(64) int32_t st[kBlock];
   for (int64_t i = i0; i < i1; ++i) {
@@ -686,7 +723,7 @@ void backward_by_interval(const Dims& d, const Geometry<T, K>& geo, const T* GY,
       for (int64_t b0 = 0; b0 < n; b0 += kBlock) {
         const int m = static_cast<int>(std::min<int64_t>(kBlock, n - b0));
         for (int b = 0; b < m; ++b) xv[b] = X[(n0 + b0 + b) * d.in + i];
-        block_basis<T, K>(xv, m, geo, i, v, dv, st);
+        block_basis<T, K>(xv, m, geo, i, v, dv, st, local.data() + b0);
         base_block<T>(base_kind, xv, m, bb, sb);
         for (int b = 0; b < m; ++b) {
           for (int r = 0; r <= K; ++r) {
@@ -745,8 +782,10 @@ void backward_by_interval(const Dims& d, const Geometry<T, K>& geo, const T* GY,
         if (GX) {
           const int32_t* members = order.data() + lo;
           const T* Crow = Ci + row;
-          interval_input_grad<T, K>(d, Crow, Wi, GY + n0 * d.outp, dvals.data(), slope.data(), members, hi - lo,
-                                    base_kind, GX + n0 * d.in + i, psum.data());
+          const T* D = geo.uniform ? geo.unit_dpoly : geo.dpoly.data() + (i * d.G + m) * K * kBasisLanes;
+          const T scale = geo.uniform ? geo.inv_h[i] : T(1);
+          interval_input_grad<T, K>(d, Crow, Wi, GY + n0 * d.outp, D, scale, local.data(), slope.data(), members,
+                                    hi - lo, base_kind, GX + n0 * d.in + i, psum.data());
         }
       }
     }
