@@ -626,7 +626,7 @@ void forward_impl(ParallelFor&& parallel_for, const Dims& d, const T* X, const T
 // polynomial in the local coordinate: sum_p local^p E_p + slope * W, with
 // E_p = scale * sum_r D[p][r] * (coefficient row r), formed once in registers (the
 // derivatives' polynomial coefficients D are (K, 8), [power][basis function]). Per sample
-// that is K FMAs per vector instead of K+1 for the rows. The product with the output
+// and vector that is K+1 FMAs (Horner, base branch, product) instead of K+3. The product with the output
 // gradient is summed into psum[q], one vector per member (set instead when first); when the
 // group is all outputs, GX is given and the sums go straight to GX[b * gx_stride].
 template <typename T, int K, int CH>
