@@ -165,3 +165,20 @@ def test_bad_arguments(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         KANLayer(**args)
+
+
+@pytest.mark.skipif(not fused_available(), reason="no compiler for the fused kernels")
+def test_fused_large_coefficient_gradient():
+    # 8 x 1003 x 512 float64 coefficients (33 MB): the fused backward allocates their gradient
+    # itself (2 MB aligned, huge pages); it must behave as any tensor, accumulation included
+    L = layer(8, 512, grid=1000)
+    x = uniform_samples(50, 8, seed=11, lo=-1.2, hi=1.2)
+    grads = []
+    for backend in ("fused", "torch"):
+        L.backend = backend
+        L.zero_grad()
+        for _ in range(2):  # the second backward accumulates into the first one's gradient
+            L(x).square().sum().backward()
+        grads.append(L.coef.grad.clone())
+    assert grads[0].shape == L.coef.shape
+    assert (grads[0] - grads[1]).abs().max() <= 1e-12 * grads[1].abs().max()

@@ -24,6 +24,9 @@
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
+#include <sys/mman.h>
+
+#include <cstdlib>
 #include <tuple>
 #include <vector>
 
@@ -87,28 +90,79 @@ Scratch<T>& scratch() {
 // Work per task for parallel loops over inputs of plain element-wise passes
 constexpr int64_t kPassGrain = 16384;
 
+// A fresh tensor for a large output (a fine-grid layer's coefficient gradient): malloc maps
+// allocations over 32 MB anew on every call, and faulting them in 4 KB pages took a third of a
+// float64 backward (1024 x 256 -> 256, G=100: 13,000 faults per call). Here the memory is
+// 2 MB aligned and marked for transparent huge pages, so it faults in 2 MB at a time.
+at::Tensor empty_output(at::IntArrayRef sizes, const at::TensorOptions& options) {
+  constexpr size_t kHuge = size_t(1) << 21;
+  int64_t numel = 1;
+  for (const int64_t n : sizes) numel *= n;
+  const size_t bytes = size_t(numel) * options.dtype().itemsize();
+  if (bytes < 8 * kHuge) return at::empty(sizes, options);
+  void* data = nullptr;
+  const size_t rounded = (bytes + kHuge - 1) / kHuge * kHuge;
+  if (posix_memalign(&data, kHuge, rounded) != 0) return at::empty(sizes, options);
+  madvise(data, rounded, MADV_HUGEPAGE);  // advice only: without THP this is a plain allocation
+  return at::from_blob(data, sizes, [](void* p) { std::free(p); }, options);
+}
+
+// Raw parameters of one call, contiguous, as read by the per-input packing and gradients.
 template <typename T>
-void pack(const at::Tensor& coef_, const at::Tensor& sp_, const at::Tensor& sb_, const at::Tensor& mask_,
-          const at::Tensor* bias_, const Dims& d, Packed<T>& p) {
-  const auto coef = coef_.contiguous(), sp = sp_.contiguous(), sb = sb_.contiguous(), mask = mask_.contiguous();
-  TORCH_CHECK(sp.numel() == d.in * d.out && sb.numel() == d.in * d.out && mask.numel() == d.in * d.out,
-              "kanopy: scale/mask shape mismatch");
-  const T *c = coef.data_ptr<T>(), *s = sp.data_ptr<T>(), *w = sb.data_ptr<T>(), *m = mask.data_ptr<T>();
+struct RawParams {
+  at::Tensor coef, sp, sb, mask;  // kept alive: contiguous copies when the inputs were not
+  const T *c, *s, *w, *m;
+  RawParams(const at::Tensor& coef_, const at::Tensor& sp_, const at::Tensor& sb_, const at::Tensor& mask_,
+            const Dims& d)
+      : coef(coef_.contiguous()), sp(sp_.contiguous()), sb(sb_.contiguous()), mask(mask_.contiguous()) {
+    TORCH_CHECK(sp.numel() == d.in * d.out && sb.numel() == d.in * d.out && mask.numel() == d.in * d.out,
+                "kanopy: scale/mask shape mismatch");
+    c = coef.data_ptr<T>(), s = sp.data_ptr<T>(), w = sb.data_ptr<T>(), m = mask.data_ptr<T>();
+  }
+
+  // input i's effective rows C_i (K, outp) = coef * mask * scale_sp and W_i (outp) = mask * scale_base
+  void pack_input(const Dims& d, int64_t i, T* Ci, T* Wi) const {
+    const T *mi = m + i * d.out, *si = s + i * d.out, *wi = w + i * d.out;
+    for (int64_t o = 0; o < d.out; ++o) Wi[o] = mi[o] * wi[o];
+    std::fill(Wi + d.out, Wi + d.outp, T(0));
+    for (int64_t r = 0; r < d.K; ++r) {
+      T* dst = Ci + r * d.outp;
+      const T* src = c + (i * d.K + r) * d.out;
+      for (int64_t o = 0; o < d.out; ++o) dst[o] = src[o] * mi[o] * si[o];
+      std::fill(dst + d.out, dst + d.outp, T(0));
+    }
+  }
+
+  // gradients of input i's raw parameters from those of its effective ones (gc (K, outp),
+  // gw (outp)); sum_sp is scratch of d.out values
+  void unpack_grad(const Dims& d, int64_t i, const T* gc, const T* gw, T* g_coef, T* g_sp, T* g_sb,
+                   T* sum_sp) const {
+    const T *mi = m + i * d.out, *si = s + i * d.out;
+    std::fill(sum_sp, sum_sp + d.out, T(0));
+    for (int64_t r = 0; r < d.K; ++r) {  // rows of outputs: contiguous inner loops
+      const int64_t row = i * d.K + r;
+      T* gco = g_coef + row * d.out;
+      const T* co = c + row * d.out;
+      const T* g = gc + r * d.outp;
+      for (int64_t o = 0; o < d.out; ++o) {
+        gco[o] = g[o] * mi[o] * si[o];
+        sum_sp[o] += g[o] * co[o];
+      }
+    }
+    for (int64_t o = 0; o < d.out; ++o) {
+      g_sp[i * d.out + o] = sum_sp[o] * mi[o];
+      g_sb[i * d.out + o] = gw[o] * mi[o];
+    }
+  }
+};
+
+template <typename T>
+void pack(const RawParams<T>& raw, const at::Tensor* bias_, const Dims& d, Packed<T>& p) {
   p.C.resize(d.in * d.K * d.outp);
   p.W.resize(d.in * d.outp);
   p.B.assign(d.outp, T(0));
   at::parallel_for(0, d.in, std::max<int64_t>(1, kPassGrain / (d.K * d.outp)), [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) {
-      T* Wi = p.W.data() + i * d.outp;
-      for (int64_t o = 0; o < d.out; ++o) Wi[o] = m[i * d.out + o] * w[i * d.out + o];
-      std::fill(Wi + d.out, Wi + d.outp, T(0));
-      for (int64_t r = 0; r < d.K; ++r) {
-        T* dst = p.C.data() + (i * d.K + r) * d.outp;
-        const T* src = c + (i * d.K + r) * d.out;
-        for (int64_t o = 0; o < d.out; ++o) dst[o] = src[o] * m[i * d.out + o] * s[i * d.out + o];
-        std::fill(dst + d.out, dst + d.outp, T(0));
-      }
-    }
+    for (int64_t i = i0; i < i1; ++i) raw.pack_input(d, i, p.C.data() + i * d.K * d.outp, p.W.data() + i * d.outp);
   });
   if (bias_) {
     const auto bias = bias_->contiguous();
@@ -126,7 +180,7 @@ at::Tensor spline_forward(const at::Tensor& x_, const at::Tensor& knots_, const 
   auto y = at::empty({d.N, d.out}, x.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "kanopy_spline_forward", [&] {
     auto& p = scratch<scalar_t>().packed;
-    pack<scalar_t>(coef, scale_sp, scale_base, mask, &bias, d, p);
+    pack<scalar_t>(RawParams<scalar_t>(coef, scale_sp, scale_base, mask, d), &bias, d, p);
     by_order<scalar_t>(k, [&](auto order) {
       forward_impl<scalar_t, decltype(order)::value>(
           torch_parallel_for, d, x.data_ptr<scalar_t>(), knots.data_ptr<scalar_t>(), p.C.data(), p.W.data(),
@@ -151,15 +205,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> spline_backward(
   at::Tensor grad_x, grad_coef, grad_sp, grad_sb;
   if (need_x) grad_x = at::empty({d.N, d.in}, x.options());
   if (need_params) {
-    grad_coef = at::empty({d.in, d.K, d.out}, x.options());
+    grad_coef = empty_output({d.in, d.K, d.out}, x.options());
     grad_sp = at::empty({d.in, d.out}, x.options());
     grad_sb = at::empty({d.in, d.out}, x.options());
   }
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "kanopy_spline_backward", [&] {
     using T = scalar_t;
     auto& work = scratch<T>();
-    auto& p = work.packed;
-    pack<T>(coef_, scale_sp_, scale_base, mask_, nullptr, d, p);
+    const RawParams<T> raw(coef_, scale_sp_, scale_base, mask_, d);
     const T* GY = grad_y.data_ptr<T>();
     if (d.outp != d.out) {  // grad_y with rows padded to outp
       auto& padded = work.padded;
@@ -167,6 +220,24 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> spline_backward(
       for (int64_t n = 0; n < d.N; ++n) std::copy(GY + n * d.out, GY + (n + 1) * d.out, padded.data() + n * d.outp);
       GY = padded.data();
     }
+    T* GX = need_x ? grad_x.data_ptr<T>() : nullptr;
+    if (need_params && copies == 1) {  // tasks own inputs: pack and unpack input by input
+      T *g_coef = grad_coef.data_ptr<T>(), *g_sp = grad_sp.data_ptr<T>(), *g_sb = grad_sb.data_ptr<T>();
+      InputIO<T> io;
+      io.prepare = [&](int64_t i, T* Ci, T* Wi) { raw.pack_input(d, i, Ci, Wi); };
+      io.finish = [&](int64_t i, const T* gc, const T* gw) {
+        thread_local std::vector<T> sum_sp;
+        sum_sp.resize(d.out);
+        raw.unpack_grad(d, i, gc, gw, g_coef, g_sp, g_sb, sum_sp.data());
+      };
+      by_order<T>(k, [&](auto order) {
+        backward_by_input<T, decltype(order)::value>(torch_parallel_for, d, GY, x.data_ptr<T>(),
+                                                     knots.data_ptr<T>(), io, GX, uniform, base_kind);
+      });
+      return;
+    }
+    auto& p = work.packed;
+    pack<T>(raw, nullptr, d, p);
     auto &gc = work.gc, &gw = work.gw;
     if (need_params) {
       gc.assign(copies * d.in * d.K * d.outp, T(0));
@@ -174,39 +245,22 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> spline_backward(
     }
     by_order<T>(k, [&](auto order) {
       backward_impl<T, decltype(order)::value>(
-          torch_parallel_for, d, GY, x.data_ptr<T>(), knots.data_ptr<T>(), p.C.data(), p.W.data(),
-          need_x ? grad_x.data_ptr<T>() : nullptr, need_params ? gc.data() : nullptr,
-          need_params ? gw.data() : nullptr, uniform, base_kind, copies);
+          torch_parallel_for, d, GY, x.data_ptr<T>(), knots.data_ptr<T>(), p.C.data(), p.W.data(), GX,
+          need_params ? gc.data() : nullptr, need_params ? gw.data() : nullptr, uniform, base_kind, copies);
     });
-    if (need_params) {
-      // gradients of the effective coefficients / base weights, back to the raw parameters
-      const auto coef = coef_.contiguous(), sp = scale_sp_.contiguous(), mask = mask_.contiguous();
-      const T *c = coef.data_ptr<T>(), *s = sp.data_ptr<T>(), *m = mask.data_ptr<T>();
+    if (need_params) {  // sum the private copies, then back to the raw parameters
       T *g_coef = grad_coef.data_ptr<T>(), *g_sp = grad_sp.data_ptr<T>(), *g_sb = grad_sb.data_ptr<T>();
-      const int64_t copy_stride = d.in * d.K * d.outp;
+      const int64_t c_size = d.in * d.K * d.outp, w_size = d.in * d.outp;
       at::parallel_for(0, d.in, std::max<int64_t>(1, kPassGrain / (d.K * d.outp)), [&](int64_t i0, int64_t i1) {
         std::vector<T> sum_sp(d.out);
         for (int64_t i = i0; i < i1; ++i) {
-          const T* mi = m + i * d.out;
-          const T* si = s + i * d.out;
-          std::fill(sum_sp.begin(), sum_sp.end(), T(0));
-          for (int64_t r = 0; r < d.K; ++r) {  // rows of outputs: contiguous inner loops
-            const int64_t row = (i * d.K + r);
-            T* gco = g_coef + row * d.out;
-            const T* co = c + row * d.out;
-            for (int64_t o = 0; o < d.out; ++o) {
-              T g = gc[row * d.outp + o];
-              for (int64_t cp = 1; cp < copies; ++cp) g += gc[cp * copy_stride + row * d.outp + o];
-              gco[o] = g * mi[o] * si[o];
-              sum_sp[o] += g * co[o];
-            }
+          T* gci = gc.data() + i * d.K * d.outp;
+          T* gwi = gw.data() + i * d.outp;
+          for (int64_t cp = 1; cp < copies; ++cp) {
+            for (int64_t q = 0; q < d.K * d.outp; ++q) gci[q] += gc[cp * c_size + i * d.K * d.outp + q];
+            for (int64_t o = 0; o < d.outp; ++o) gwi[o] += gw[cp * w_size + i * d.outp + o];
           }
-          for (int64_t o = 0; o < d.out; ++o) {
-            T g_w = T(0);
-            for (int64_t cp = 0; cp < copies; ++cp) g_w += gw[cp * d.in * d.outp + i * d.outp + o];
-            g_sp[i * d.out + o] = sum_sp[o] * mi[o];
-            g_sb[i * d.out + o] = g_w * mi[o];
-          }
+          raw.unpack_grad(d, i, gci, gwi, g_coef, g_sp, g_sb, sum_sp.data());
         }
       });
     }

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <functional>
 #include <type_traits>
 #include <vector>
 
@@ -696,16 +697,27 @@ inline void interval_input_grad(const Dims& d, const T* Crow, const T* Wi, const
     for (int32_t q = 0; q < count; ++q) GX[members[q] * d.in] = hsum<T>(psum[q]);
 }
 
+// Per-input access for the backward by interval: prepare(i, C_i, W_i) writes input i's
+// effective coefficient rows (K x outp) and base weights (outp), finish(i, gc_i, gw_i) takes
+// their gradients. Input by input, these stay in L2 instead of whole-layer arrays in memory.
+template <typename T>
+struct InputIO {
+  std::function<void(int64_t, T*, T*)> prepare;
+  std::function<void(int64_t, const T*, const T*)> finish;
+};
+
 // Backward of inputs [i0, i1) over all samples, for layers with several outputs: the samples
 // of a chunk are grouped by the spline interval they fall in (counting sort), so that the
 // coefficient gradient of an interval's k+1 rows is summed in registers over its samples and
 // written once, instead of a load and a store of each row for every sample.
 template <typename T, int K>
-void backward_by_interval(const Dims& d, const Geometry<T, K>& geo, const T* GY, const T* X, const T* C,
-                          const T* W, T* GX, T* GC, T* GW, int64_t base_kind, int64_t i0, int64_t i1) {
+void backward_by_interval(const Dims& d, const Geometry<T, K>& geo, const T* GY, const T* X,
+                          const InputIO<T>& io, T* GX, int64_t base_kind, int64_t i0, int64_t i1) {
   constexpr int64_t kChunk = 2048;  // samples per pass (bounds the buffers)
   constexpr int L = kLanes<T>;
   const int64_t S = std::min<int64_t>(kChunk, d.N);
+  // one input at a time: its effective coefficients and gradient accumulators, kept in L2
+  std::vector<T> Cbuf(d.K * d.outp), Wbuf(d.outp), GCbuf(d.K * d.outp), GWbuf(d.outp);
   std::vector<T> vals((K + 1) * S), base(S), slope(S), dvals((K + 1) * S);
   std::vector<int32_t> start(S), order(S), count(d.G + 1), next(d.G);
   std::vector<Vec<T>> psum(GX ? S : 0);  // per member of an interval: partial d loss / d x
@@ -713,10 +725,13 @@ void backward_by_interval(const Dims& d, const Geometry<T, K>& geo, const T* GY,
   alignas(64) T v[(K + 1) * kBlock], dv[(K + 1) * kBlock], xv[kBlock], bb[kBlock], sb[kBlock];
   alignas(64) int32_t st[kBlock];
   for (int64_t i = i0; i < i1; ++i) {
-    const T* Ci = C + i * d.K * d.outp;
-    const T* Wi = W + i * d.outp;
-    T* gc = GC + i * d.K * d.outp;
-    T* gw = GW + i * d.outp;
+    io.prepare(i, Cbuf.data(), Wbuf.data());
+    const T* Ci = Cbuf.data();
+    const T* Wi = Wbuf.data();
+    T* gc = GCbuf.data();
+    T* gw = GWbuf.data();
+    std::fill(GCbuf.begin(), GCbuf.end(), T(0));
+    std::fill(GWbuf.begin(), GWbuf.end(), T(0));
     for (int64_t n0 = 0; n0 < d.N; n0 += S) {
       const int64_t n = std::min(S, d.N - n0);
       // 1. basis, slopes and base branch of every sample of the chunk
@@ -789,13 +804,15 @@ void backward_by_interval(const Dims& d, const Geometry<T, K>& geo, const T* GY,
         }
       }
     }
+    io.finish(i, GCbuf.data(), GWbuf.data());
   }
 }
 
 // Backward, one pass per (input, sample block): the basis is computed once and serves both
-// grad_x and the coefficient gradients. With enough inputs, tasks own inputs (and so their
-// coefficient rows: no races); otherwise they own blocks of samples and accumulate into
-// private copies summed at the end. GY is the padded (N, outp) output gradient.
+// grad_x and the coefficient gradients. Tasks own blocks of samples and accumulate into
+// private copies summed at the end (for layers with fewer inputs than threads; otherwise
+// backward_by_input), or compute input gradients only. GY is the padded (N, outp) output
+// gradient.
 template <typename T, int K, typename ParallelFor>
 void backward_impl(ParallelFor&& parallel_for, const Dims& d, const T* GY, const T* X, const T* Tk, const T* C, const T* W, T* GX, T* GC,
                    T* GW, bool uniform, int64_t base_kind, int64_t copies) {
@@ -891,10 +908,6 @@ void backward_impl(ParallelFor&& parallel_for, const Dims& d, const T* GY, const
     const int64_t work = std::max<int64_t>(1, kBlock * d.in * (K + 2) * d.outp);
     parallel_for(0, blocks, std::max<int64_t>(1, 131072 / work),
                      [&](int64_t b0, int64_t b1) { run(0, d.in, b0, b1, nullptr, nullptr); });
-  } else if (copies == 1) {
-    parallel_for(0, d.in, 1, [&](int64_t i0, int64_t i1) {
-      backward_by_interval<T, K>(d, geo, GY, X, C, W, GX, GC, GW, base_kind, i0, i1);
-    });
   } else {
     const int64_t chunk = (blocks + copies - 1) / copies;
     parallel_for(0, copies, 1, [&](int64_t c0, int64_t c1) {
@@ -903,6 +916,17 @@ void backward_impl(ParallelFor&& parallel_for, const Dims& d, const T* GY, const
             GC + c * d.in * d.K * d.outp, GW + c * d.in * d.outp);
     });
   }
+}
+
+// Backward with tasks owning inputs (enough inputs for the threads): per input, the samples
+// grouped by interval (backward_by_interval), its coefficients and gradients through io.
+template <typename T, int K, typename ParallelFor>
+void backward_by_input(ParallelFor&& parallel_for, const Dims& d, const T* GY, const T* X, const T* Tk,
+                       const InputIO<T>& io, T* GX, bool uniform, int64_t base_kind) {
+  const Geometry<T, K> geo(Tk, d.in, d.M, uniform);
+  parallel_for(0, d.in, 1, [&](int64_t i0, int64_t i1) {
+    backward_by_interval<T, K>(d, geo, GY, X, io, GX, base_kind, i0, i1);
+  });
 }
 
 }  // namespace kanopy
