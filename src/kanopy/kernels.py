@@ -6,8 +6,9 @@ for x (N, in), spline_ij = scale_sp_ij * mask_ij * sum_m coef[i, m, j] B_m, and
 base_w = mask * scale_base (in, out).
 
 Two implementations:
-* ``fused``: C++ kernels (csrc/spline.cpp) for CPU tensors, built lazily; only x is saved for
-  backward and the basis is recomputed there. First derivatives only.
+* ``fused``: C++ kernels (csrc/spline.cpp) for CPU tensors, built lazily, with their autograd
+  node in C++ (``torch.ops.kanopy.spline_layer``); only x is saved for backward and the basis
+  is recomputed there. First derivatives only.
 * ``torch``: pure PyTorch on local support (gathered coefficient rows for narrow layers, one
   GEMM on a scattered basis for wide ones). Runs on any device, differentiable to any order
   and usable under torch.func (vmap/jacrev): physics-informed losses and Levenberg-Marquardt
@@ -18,7 +19,6 @@ Two implementations:
 from __future__ import annotations
 
 import torch
-from torch.autograd.function import once_differentiable
 
 from . import _extension, basis
 from .functions import BASE_FUNCTIONS
@@ -36,8 +36,8 @@ def layer_forward(x, knots, coef, scale_sp, scale_base, mask, bias, k: int, unif
         if ops is not None:
             kind = _FUSED_BASE.get(base_fn)
             if kind is not None:
-                return _FusedLayer.apply(x, knots, coef, scale_sp, scale_base, mask, bias, k, uniform, kind)
-            y = _FusedLayer.apply(x, knots, coef, scale_sp, torch.zeros_like(scale_base), mask, bias, k, uniform, 0)
+                return ops.spline_layer(x, knots, coef, scale_sp, scale_base, mask, bias, k, uniform, kind)
+            y = ops.spline_layer(x, knots, coef, scale_sp, torch.zeros_like(scale_base), mask, bias, k, uniform, 0)
             return torch.addmm(y, BASE_FUNCTIONS[base_fn](x), mask * scale_base)
         if backend == "fused":
             raise RuntimeError("backend='fused' was asked for but the fused kernels could not be built")
@@ -45,27 +45,6 @@ def layer_forward(x, knots, coef, scale_sp, scale_base, mask, bias, k: int, unif
         raise RuntimeError(f"backend='fused' runs on CPU float32/float64 tensors, got {x.device} {x.dtype}")
     y = spline_sum(x, knots, coef * (mask * scale_sp).unsqueeze(1), k, uniform)
     return torch.addmm(y + bias, BASE_FUNCTIONS[base_fn](x), mask * scale_base)
-
-
-class _FusedLayer(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, knots, coef, scale_sp, scale_base, mask, bias, k, uniform, base_kind):
-        x = x.contiguous()
-        ctx.save_for_backward(x, knots, coef, scale_sp, scale_base, mask)
-        ctx.options = (k, uniform, base_kind)
-        return torch.ops.kanopy.spline_forward(x, knots, coef, scale_sp, scale_base, mask, bias, k, uniform, base_kind)
-
-    @staticmethod
-    @once_differentiable
-    def backward(ctx, grad_y):
-        x, knots, coef, scale_sp, scale_base, mask = ctx.saved_tensors
-        need = ctx.needs_input_grad
-        need_params = need[2] or need[3] or need[4]
-        grad_x, grad_coef, grad_sp, grad_sb = torch.ops.kanopy.spline_backward(
-            grad_y.contiguous(), x, knots, coef, scale_sp, scale_base, mask, *ctx.options, need[0], need_params)
-        grad_bias = grad_y.sum(0) if need[6] else None
-        return (grad_x if need[0] else None, None, grad_coef if need[2] else None, grad_sp if need[3] else None,
-                grad_sb if need[4] else None, None, grad_bias, None, None, None)
 
 
 def spline_sum(x: torch.Tensor, knots: torch.Tensor, coef: torch.Tensor, k: int, uniform: bool) -> torch.Tensor:

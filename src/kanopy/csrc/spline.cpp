@@ -22,6 +22,7 @@
 
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
+#include <torch/autograd.h>
 #include <torch/library.h>
 
 #include <sys/mman.h>
@@ -268,6 +269,53 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> spline_backward(
   return {grad_x, grad_coef, grad_sp, grad_sb};
 }
 
+// The layer with its gradients, as a C++ autograd function: the graph node and its backward
+// run without Python (the Python autograd.Function around the two ops cost 0.1 ms per
+// forward+backward, a tenth of a 64 -> 64 layer's). Only x is saved besides the parameters;
+// the backward is not itself differentiable (a second derivative raises).
+class SplineLayer : public torch::autograd::Function<SplineLayer> {
+ public:
+  static at::Tensor forward(torch::autograd::AutogradContext* ctx, const at::Tensor& x_, const at::Tensor& knots,
+                            const at::Tensor& coef, const at::Tensor& scale_sp, const at::Tensor& scale_base,
+                            const at::Tensor& mask, const at::Tensor& bias, int64_t k, bool uniform,
+                            int64_t base_kind) {
+    const auto x = x_.contiguous();
+    ctx->save_for_backward({x, knots, coef, scale_sp, scale_base, mask});
+    ctx->saved_data["k"] = k;
+    ctx->saved_data["uniform"] = uniform;
+    ctx->saved_data["base_kind"] = base_kind;
+    return spline_forward(x, knots, coef, scale_sp, scale_base, mask, bias, k, uniform, base_kind);
+  }
+
+  static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
+                                                 torch::autograd::variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const bool need_x = ctx->needs_input_grad(0);
+    const bool need_params = ctx->needs_input_grad(2) || ctx->needs_input_grad(3) || ctx->needs_input_grad(4);
+    const at::Tensor grad_y = grads[0].contiguous();
+    auto [grad_x, grad_coef, grad_sp, grad_sb] = spline_backward(
+        grad_y, saved[0], saved[1], saved[2], saved[3], saved[4], saved[5], ctx->saved_data["k"].toInt(),
+        ctx->saved_data["uniform"].toBool(), ctx->saved_data["base_kind"].toInt(), need_x, need_params);
+    const at::Tensor none;
+    return {need_x ? grad_x : none,
+            none,
+            ctx->needs_input_grad(2) ? grad_coef : none,
+            ctx->needs_input_grad(3) ? grad_sp : none,
+            ctx->needs_input_grad(4) ? grad_sb : none,
+            none,
+            ctx->needs_input_grad(6) ? grad_y.sum(0) : none,
+            none,
+            none,
+            none};
+  }
+};
+
+at::Tensor spline_layer(const at::Tensor& x, const at::Tensor& knots, const at::Tensor& coef,
+                        const at::Tensor& scale_sp, const at::Tensor& scale_base, const at::Tensor& mask,
+                        const at::Tensor& bias, int64_t k, bool uniform, int64_t base_kind) {
+  return SplineLayer::apply(x, knots, coef, scale_sp, scale_base, mask, bias, k, uniform, base_kind);
+}
+
 // Mean squared error of a stack of sum-node layers and its gradient with respect to every
 // layer's coef, scale_sp, scale_base and bias, in one call: the training objective of a plain
 // KAN without building an autograd graph. Per layer l the lists hold that layer's tensors;
@@ -401,6 +449,7 @@ std::tuple<double, std::vector<int64_t>, bool, double> kan_lbfgs_step(
 TORCH_LIBRARY(kanopy, m) {
   m.def("spline_forward", &spline_forward);
   m.def("spline_backward", &spline_backward);
+  m.def("spline_layer", &spline_layer);
   m.def("kan_mse_grad", &kan_mse_grad);
   m.def("kan_lbfgs_step", &kan_lbfgs_step);
 }
