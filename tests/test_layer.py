@@ -182,3 +182,22 @@ def test_fused_large_coefficient_gradient():
         grads.append(L.coef.grad.clone())
     assert grads[0].shape == L.coef.shape
     assert (grads[0] - grads[1]).abs().max() <= 1e-12 * grads[1].abs().max()
+
+
+@pytest.mark.skipif(not fused_available(), reason="no compiler for the fused kernels")
+def test_fused_second_derivative_raises_and_torch_backend_gives_it():
+    L = layer(2, 1)
+    x = uniform_samples(20, 2, seed=12).requires_grad_()
+    L.backend = "fused"
+    with pytest.raises(RuntimeError, match="first derivatives only"):
+        torch.autograd.grad(L(x).sum(), x, create_graph=True)
+    # the torch backend's second derivative matches central differences of its first
+    L.backend = "torch"
+    (g,) = torch.autograd.grad(L(x).sum(), x, create_graph=True)
+    (h,) = torch.autograd.grad(g[:, 0].sum(), x)
+    eps = 1e-5
+    shift = torch.zeros_like(x)
+    shift[:, 0] = eps
+    first = lambda z: torch.autograd.grad(L(z).sum(), z)[0][:, 0]  # noqa: E731
+    fd = (first((x + shift).detach().requires_grad_()) - first((x - shift).detach().requires_grad_())) / (2 * eps)
+    torch.testing.assert_close(h[:, 0], fd, atol=1e-6, rtol=1e-6)

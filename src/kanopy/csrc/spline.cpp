@@ -289,6 +289,9 @@ class SplineLayer : public torch::autograd::Function<SplineLayer> {
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
                                                  torch::autograd::variable_list grads) {
+    TORCH_CHECK(!at::GradMode::is_enabled(),
+                "kanopy: the fused kernels give first derivatives only; for higher derivatives "
+                "(create_graph=True) set the layers' backend to 'torch'");
     const auto saved = ctx->get_saved_variables();
     const bool need_x = ctx->needs_input_grad(0);
     const bool need_params = ctx->needs_input_grad(2) || ctx->needs_input_grad(3) || ctx->needs_input_grad(4);
