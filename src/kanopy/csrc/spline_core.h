@@ -372,6 +372,35 @@ inline Dims make_dims(int64_t N, int64_t in, int64_t M, int64_t out, int64_t k, 
   return d;
 }
 
+// Basis of samples n0 .. n0+n of input i, sample-major: vals[b * (K+1) + r], the base branch
+// base[b], the interval start[b]; where given, also the x-derivatives dvals (like vals), the
+// base branch's slope[b] and the local coordinate local[b] (see block_basis).
+template <typename T, int K>
+void samples_basis(const Geometry<T, K>& geo, const T* X, int64_t in, int64_t i, int64_t n0, int64_t n,
+                   int64_t base_kind, T* vals, T* base, int32_t* start, T* dvals = nullptr, T* slope = nullptr,
+                   T* local = nullptr) {
+  alignas(64) T v[(K + 1) * kBlock], dv[(K + 1) * kBlock], xv[kBlock], bb[kBlock], sb[kBlock];
+  alignas(64) int32_t st[kBlock];
+  for (int64_t b0 = 0; b0 < n; b0 += kBlock) {
+    const int m = static_cast<int>(std::min<int64_t>(kBlock, n - b0));
+    for (int b = 0; b < m; ++b) xv[b] = X[(n0 + b0 + b) * in + i];
+    block_basis<T, K>(xv, m, geo, i, v, dv, st, local ? local + b0 : nullptr);
+    base_block<T>(base_kind, xv, m, bb, sb);
+    for (int b = 0; b < m; ++b) {
+#pragma GCC unroll 8
+      for (int r = 0; r <= K; ++r) vals[(b0 + b) * (K + 1) + r] = v[r * kBlock + b];
+      base[b0 + b] = bb[b];
+      start[b0 + b] = st[b];
+    }
+    if (dvals)
+      for (int b = 0; b < m; ++b) {
+#pragma GCC unroll 8
+        for (int r = 0; r <= K; ++r) dvals[(b0 + b) * (K + 1) + r] = dv[r * kBlock + b];
+        slope[b0 + b] = sb[b];
+      }
+  }
+}
+
 // Counting sort of n samples by interval start[b] in [0, G): the samples of interval m are
 // order[count[m] .. count[m + 1]). count has G + 1 entries, next G.
 inline void group_by_interval(const int32_t* start, int64_t n, int64_t G, int32_t* count, int32_t* next,
@@ -472,24 +501,10 @@ void forward_by_slice(ParallelFor&& parallel_for, const Dims& d, const Geometry<
     const int64_t n = std::min(S, d.N - n0);
     // 1. per input: basis of the block, and each part's samples grouped by interval
     parallel_for(0, d.in, 1, [&](int64_t i0, int64_t i1) {
-      alignas(64) T v[(K + 1) * kBlock], dv[(K + 1) * kBlock], xv[kBlock], bb[kBlock], sb[kBlock];
-      alignas(64) int32_t st[kBlock];
       std::vector<int32_t> start(S), next(d.G);
       for (int64_t i = i0; i < i1; ++i) {
-        T* vals = w.vals.data() + i * S * (K + 1);
-        T* base = w.base.data() + i * S;
-        for (int64_t b0 = 0; b0 < n; b0 += kBlock) {
-          const int m = static_cast<int>(std::min<int64_t>(kBlock, n - b0));
-          for (int b = 0; b < m; ++b) xv[b] = X[(n0 + b0 + b) * d.in + i];
-          block_basis<T, K>(xv, m, geo, i, v, dv, st);
-          base_block<T>(base_kind, xv, m, bb, sb);
-          for (int b = 0; b < m; ++b) {
-#pragma GCC unroll 8
-            for (int r = 0; r <= K; ++r) vals[(b0 + b) * (K + 1) + r] = v[r * kBlock + b];
-            base[b0 + b] = bb[b];
-            start[b0 + b] = st[b];
-          }
-        }
+        samples_basis<T, K>(geo, X, d.in, i, n0, n, base_kind, w.vals.data() + i * S * (K + 1),
+                            w.base.data() + i * S, start.data());
         for (int64_t p = 0; p < parts; ++p) {
           const int64_t lo = std::min(n, p * part_len), hi = std::min(n, lo + part_len);
           int32_t* count = w.count.data() + (i * parts + p) * (d.G + 1);
@@ -583,8 +598,6 @@ void forward_impl(ParallelFor&& parallel_for, const Dims& d, const T* X, const T
   const int64_t supers = (d.N + S - 1) / S;
   const int64_t super_work = std::max<int64_t>(1, S * d.in * (K + 2) * d.outp);
   parallel_for(0, supers, std::max<int64_t>(1, 131072 / super_work), [&](int64_t s0, int64_t s1) {
-    alignas(64) T v[(K + 1) * kBlock], dv[(K + 1) * kBlock], xv[kBlock], bb[kBlock], sb[kBlock];
-    alignas(64) int32_t st[kBlock];
     std::vector<T> rows(S * d.outp), vals((K + 1) * S), base(S);
     std::vector<int32_t> start(S), order(S), count(d.G + 1), next(d.G);
     for (int64_t sup = s0; sup < s1; ++sup) {
@@ -592,18 +605,7 @@ void forward_impl(ParallelFor&& parallel_for, const Dims& d, const T* X, const T
       const int64_t n = std::min<int64_t>(S, d.N - n0);
       for (int64_t b = 0; b < n; ++b) std::copy(B, B + d.outp, rows.data() + b * d.outp);
       for (int64_t i = 0; i < d.in; ++i) {
-        for (int64_t b0 = 0; b0 < n; b0 += kBlock) {  // basis of the super-block, sample-major
-          const int m = static_cast<int>(std::min<int64_t>(kBlock, n - b0));
-          for (int b = 0; b < m; ++b) xv[b] = X[(n0 + b0 + b) * d.in + i];
-          block_basis<T, K>(xv, m, geo, i, v, dv, st);
-          base_block<T>(base_kind, xv, m, bb, sb);
-          for (int b = 0; b < m; ++b) {
-#pragma GCC unroll 8
-            for (int r = 0; r <= K; ++r) vals[(b0 + b) * (K + 1) + r] = v[r * kBlock + b];
-            base[b0 + b] = bb[b];
-            start[b0 + b] = st[b];
-          }
-        }
+        samples_basis<T, K>(geo, X, d.in, i, n0, n, base_kind, vals.data(), base.data(), start.data());
         group_by_interval(start.data(), n, d.G, count.data(), next.data(), order.data());
         const T* Ci = C + i * d.K * d.outp;
         const T* Wi = base_kind != kZero ? W + i * d.outp : nullptr;
@@ -722,8 +724,6 @@ void backward_by_interval(const Dims& d, const Geometry<T, K>& geo, const T* GY,
   std::vector<int32_t> start(S), order(S), count(d.G + 1), next(d.G);
   std::vector<Vec<T>> psum(GX ? S : 0);  // per member of an interval: partial d loss / d x
   std::vector<T> local(S);  // local coordinate of each sample in its interval
-  alignas(64) T v[(K + 1) * kBlock], dv[(K + 1) * kBlock], xv[kBlock], bb[kBlock], sb[kBlock];
-  alignas(64) int32_t st[kBlock];
   for (int64_t i = i0; i < i1; ++i) {
     io.prepare(i, Cbuf.data(), Wbuf.data());
     const T* Ci = Cbuf.data();
@@ -735,21 +735,8 @@ void backward_by_interval(const Dims& d, const Geometry<T, K>& geo, const T* GY,
     for (int64_t n0 = 0; n0 < d.N; n0 += S) {
       const int64_t n = std::min(S, d.N - n0);
       // 1. basis, slopes and base branch of every sample of the chunk
-      for (int64_t b0 = 0; b0 < n; b0 += kBlock) {
-        const int m = static_cast<int>(std::min<int64_t>(kBlock, n - b0));
-        for (int b = 0; b < m; ++b) xv[b] = X[(n0 + b0 + b) * d.in + i];
-        block_basis<T, K>(xv, m, geo, i, v, dv, st, local.data() + b0);
-        base_block<T>(base_kind, xv, m, bb, sb);
-        for (int b = 0; b < m; ++b) {
-          for (int r = 0; r <= K; ++r) {
-            vals[(b0 + b) * (K + 1) + r] = v[r * kBlock + b];
-            dvals[(b0 + b) * (K + 1) + r] = dv[r * kBlock + b];
-          }
-          base[b0 + b] = bb[b];
-          slope[b0 + b] = sb[b];
-          start[b0 + b] = st[b];
-        }
-      }
+      samples_basis<T, K>(geo, X, d.in, i, n0, n, base_kind, vals.data(), base.data(), start.data(), dvals.data(),
+                          slope.data(), local.data());
       // 2. samples grouped by interval
       group_by_interval(start.data(), n, d.G, count.data(), next.data(), order.data());
       // 3. per interval: gradients of its k+1 coefficient rows, and of x
