@@ -55,8 +55,8 @@ class Objective:
             p.data = self.theta[offset : offset + p.numel()].view_as(p)
             offset += p.numel()
         self.X = self.y = None
-        # one C++ call per evaluation for a plain KAN and a pure MSE objective
-        self.fused = None if self.lamb else kernels.FusedObjective.build(model)
+        # one C++ call per evaluation for a plain KAN (the regulariser included)
+        self.fused = kernels.FusedObjective.build(model, reg_options)
 
     def release(self) -> None:
         for p in self.params:
@@ -66,7 +66,10 @@ class Objective:
         self.X, self.y = X, y
 
     def parts(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(mse, regulariser) on the current batch, differentiable."""
+        """(mse, regulariser) on the current batch, differentiable (under no_grad: by the fused
+        kernels where they apply)."""
+        if self.fused is not None and not torch.is_grad_enabled():
+            return self.fused.parts(self.X, self.y)
         if self.lamb:
             traces = self.model.trace(self.X)
             pred = traces[-1].outputs * self.model.out_scale + self.model.out_shift
@@ -85,8 +88,8 @@ class Objective:
 
     def evaluate(self) -> tuple[torch.Tensor, torch.Tensor]:
         if self.fused is not None:
-            mse, grads = self.fused(self.X, self.y)
-            return mse, torch.cat([grads[name].reshape(-1) for name in self.names])
+            loss, grads = self.fused(self.X, self.y)
+            return loss, torch.cat([grads[name].reshape(-1) for name in self.names])
         with torch.enable_grad():
             mse, reg = self.parts()
             loss = mse + self.lamb * reg
