@@ -30,7 +30,7 @@ CSRC = Path(__file__).parent / "csrc"
 SOURCE = CSRC / "spline.cpp"
 HEADERS = [CSRC / "spline_core.h", CSRC / "lbfgs.h", CSRC / "simd.h", CSRC / "sparsity.h"]
 SIMD_BYTES = ("16", "32", "64")
-BUILD_SECONDS = 70  # measured for one build on a 2-core AMD EPYC (Zen 4); said before a build
+BUILD_SECONDS = 60  # CPU time of one build on an AMD EPYC (Zen 4) core, measured: said before a build starts
 _state: dict = {}
 
 

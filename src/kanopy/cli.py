@@ -447,7 +447,7 @@ def kernels(ui: UI) -> None:
         warnings.simplefilter("always")
         ops = _extension.ops()
     if ops is not None:
-        click.echo(f"fused CPU kernels: ready (cache: {_extension.cache_dir()})")
+        click.echo(f"fused CPU kernels: ready, {_extension.describe()} (cache: {_extension.cache_dir()})")
     else:
         reason = str(caught[0].message) if caught else "disabled by KANOPY_NO_EXTENSION"
         click.echo(f"fused CPU kernels: unavailable, using pure PyTorch ({reason})")

@@ -377,6 +377,12 @@ inline Split split(int64_t items, int64_t groups, int64_t align = 1) {
   return {std::max<int64_t>(1, (items + size - 1) / size), size};
 }
 
+// Grain of a parallel loop whose items cost about `work` multiply-adds each: tasks of under
+// kTaskWork are not split off (a parallel region costs microseconds, and far more when the
+// cores are busy with other work). The results never depend on the split.
+constexpr int64_t kTaskWork = 131072;
+inline int64_t grain(int64_t work) { return std::max<int64_t>(1, kTaskWork / std::max<int64_t>(1, work)); }
+
 // out[q] = parts[0][q] + parts[1][q] + ... (count partials of `size` values), in that order
 template <typename T>
 inline void add_partials(const T* parts, int64_t count, int64_t size, T* out) {
@@ -618,14 +624,14 @@ void forward_impl(ParallelFor&& parallel_for, const Dims& d, const T* X, const T
   const int64_t work = std::max<int64_t>(1, kBlock * d.in * (K + 2) * d.outp);
   if (d.outp == 1) {  // one output: vectorised over the samples of a block
     if (!l1) {
-      parallel_for(0, blocks, std::max<int64_t>(1, 131072 / work), [&](int64_t b0, int64_t b1) {
+      parallel_for(0, blocks, grain(work), [&](int64_t b0, int64_t b1) {
         forward_one_output<T, K>(d, geo, X, C, W, B, Y, base_kind, b0, b1, nullptr);
       });
       return;
     }
     const Split g = split(blocks, kGroups);
     std::vector<T> parts(g.count * d.in * kBlock, T(0));  // (groups, in, kBlock)
-    parallel_for(0, g.count, 1, [&](int64_t g0, int64_t g1) {
+    parallel_for(0, g.count, grain(g.size * work), [&](int64_t g0, int64_t g1) {
       for (int64_t q = g0; q < g1; ++q)
         forward_one_output<T, K>(d, geo, X, C, W, B, Y, base_kind, q * g.size, std::min(blocks, (q + 1) * g.size),
                                  parts.data() + q * d.in * kBlock);
@@ -651,6 +657,7 @@ void forward_impl(ParallelFor&& parallel_for, const Dims& d, const T* X, const T
     return;
   }
   const int64_t supers = (d.N + S - 1) / S;
+  const int64_t super_work = S * d.in * (K + 2) * d.outp;
   // super-blocks [s0, s1); absum given (in, outp): |phi| sums added to it
   auto run = [&](int64_t s0, int64_t s1, T* absum) {
     std::vector<T> rows(S * d.outp), vals((K + 1) * S), base(S);
@@ -676,14 +683,12 @@ void forward_impl(ParallelFor&& parallel_for, const Dims& d, const T* X, const T
     }
   };
   if (!l1) {
-    const int64_t super_work = std::max<int64_t>(1, S * d.in * (K + 2) * d.outp);
-    parallel_for(0, supers, std::max<int64_t>(1, 131072 / super_work),
-                 [&](int64_t s0, int64_t s1) { run(s0, s1, nullptr); });
+    parallel_for(0, supers, grain(super_work), [&](int64_t s0, int64_t s1) { run(s0, s1, nullptr); });
     return;
   }
   const Split g = split(supers, kGroups);
   std::vector<T> parts(g.count * d.in * d.outp, T(0));  // (groups, in, outp)
-  parallel_for(0, g.count, 1, [&](int64_t g0, int64_t g1) {
+  parallel_for(0, g.count, grain(g.size * super_work), [&](int64_t g0, int64_t g1) {
     for (int64_t q = g0; q < g1; ++q)
       run(q * g.size, std::min(supers, (q + 1) * g.size), parts.data() + q * d.in * d.outp);
   });
@@ -932,7 +937,8 @@ void backward_by_input(ParallelFor&& parallel_for, const Dims& d, const T* GY, c
   const Split groups = split(d.N, (kGroups + d.in - 1) / d.in, 256);
   const int64_t Q = groups.count, c_size = d.K * d.outp, g_size = c_size + d.outp;  // one input's gradients
   std::vector<T> partial(Q > 1 ? d.in * Q * g_size : 0);  // (in, Q, g_size)
-  parallel_for(0, d.in * Q, 1, [&](int64_t t0, int64_t t1) {
+  const int64_t task_work = groups.size * (K + 1) * d.outp * (GX ? 3 : 2);  // coefficient (and input) gradients
+  parallel_for(0, d.in * Q, grain(task_work), [&](int64_t t0, int64_t t1) {
     auto& w = interval_work<T>();
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t i = t / Q, q = t % Q;
@@ -946,7 +952,7 @@ void backward_by_input(ParallelFor&& parallel_for, const Dims& d, const T* GY, c
     }
   });
   if (Q > 1)
-    parallel_for(0, d.in, 1, [&](int64_t i0, int64_t i1) {
+    parallel_for(0, d.in, grain(Q * g_size), [&](int64_t i0, int64_t i1) {
       for (int64_t i = i0; i < i1; ++i) {
         T* g = partial.data() + i * Q * g_size;
         for (int64_t q = 1; q < Q; ++q)
@@ -965,7 +971,7 @@ void input_grad_only(ParallelFor&& parallel_for, const Dims& d, const T* GY, con
   const Geometry<T, K> geo(Tk, d.in, d.M, uniform);
   const int64_t blocks = (d.N + kBlock - 1) / kBlock;
   const int64_t work = std::max<int64_t>(1, kBlock * d.in * (K + 2) * d.outp);
-  parallel_for(0, blocks, std::max<int64_t>(1, 131072 / work), [&](int64_t blk0, int64_t blk1) {
+  parallel_for(0, blocks, grain(work), [&](int64_t blk0, int64_t blk1) {
     alignas(64) T v[(K + 1) * kBlock], dv[(K + 1) * kBlock], xv[kBlock], base[kBlock], slope[kBlock];
     alignas(64) int32_t start[kBlock];
     for (int64_t blk = blk0; blk < blk1; ++blk) {
