@@ -77,19 +77,24 @@ def test_simd_info_names_the_build():
 def _outputs():
     """Every fused result a fit uses, on shapes that take each parallel path: layers with one
     input and with many (groups of samples or not), one output, a wide layer on a fine grid
-    (forward by output slices), and the fused objective of a small network."""
+    (forward by output slices), and the fused objective of networks, with the regulariser
+    (its |phi| sums on each forward path) and without."""
     out = []
     for (in_dim, out_dim, grid, n) in [(1, 4, 5, 5000), (3, 6, 10, 3000), (20, 5, 5, 900), (4, 1, 7, 2000),
                                        (8, 200, 100, 1500)]:
-        layer = KANLayer(in_dim, out_dim, grid=grid, dtype=torch.float64, generator=torch.Generator().manual_seed(1))
+        layer = KANLayer(in_dim, out_dim, grid=grid, dtype=torch.float64, generator=torch.Generator().manual_seed(1),
+                         bias_trainable=True)
         x = uniform_samples(n, in_dim, seed=2, lo=-1.3, hi=1.3).requires_grad_()
         y = layer(x)
         (y * torch.linspace(-1, 1, out_dim, dtype=y.dtype)).sum().backward()
-        out += [y.detach(), x.grad, layer.coef.grad, layer.scale_sp.grad, layer.scale_base.grad]
-    model = KAN([3, 9, 2], grid=8, seed=0)
+        out += [y.detach(), x.grad, layer.coef.grad, layer.scale_sp.grad, layer.scale_base.grad, layer.bias.grad]
     X = uniform_samples(3000, 3, seed=4)
-    mse, grads = kernels.FusedObjective.build(model)(X, X[:, :2] ** 2)
-    return out + [mse] + list(grads.values())
+    for widths, grid in kernel_agreement.NETWORKS:
+        model = KAN(widths, grid=grid, seed=0)
+        for reg in (None, kernel_agreement.REG):
+            loss, grads = kernels.FusedObjective.build(model, reg)(X[:, :widths[0]], X[:, :widths[-1]] ** 2)
+            out += [loss, *grads.values()]
+    return out
 
 
 def test_results_do_not_depend_on_the_number_of_threads():
