@@ -89,10 +89,6 @@ class Budget:
         if self.exhausted():
             raise OutOfWork("time cap reached" if self.limit == "time" else "effort used up")
 
-    def left(self) -> float:
-        """Work units left to the current stage (at most 0 once it must stop)."""
-        return 0.0 if self.exhausted() else self.fraction * self.effort - self.used
-
     @contextmanager
     def share(self, fraction: float):
         """Within the block, the search stops at `fraction` of the effort (and of the time
