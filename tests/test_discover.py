@@ -195,9 +195,9 @@ def test_the_polynomial_fallback_is_close_and_exact_for_power_laws():
         pred = f(*problem.Xval.numpy().T)
         return float(np.sqrt(np.mean((pred - problem.yval.numpy()) ** 2)) / problem.yval.std())
 
-    smooth = _problem(lambda a, b: np.exp(0.5 * a) * np.cos(b) + a * b / (3 + a), [(-1, 1), (-1, 1)])
+    smooth = _problem(lambda a, b: np.exp(0.5 * a) * np.cos(b) + a * b / (3 + a), [(-1, 1), (-1, 1)], n=600)
     [(expr, rmse)] = polynomial.candidates(smooth)  # x changes sign: no log-log family
     assert relative(smooth, expr) < 1e-4 and rmse == pytest.approx(relative(smooth, expr) * float(smooth.yval.std()))
-    power = _problem(lambda a, b: 3 * a**1.5 / b, [(1, 3), (1, 3)])
+    power = _problem(lambda a, b: 3 * a**1.5 / b, [(1, 3), (1, 3)], n=600)
     fits = polynomial.candidates(power)
     assert len(fits) == 2 and min(relative(power, e) for e, _ in fits) < 1e-10

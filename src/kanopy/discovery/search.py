@@ -146,7 +146,9 @@ def _structured(problem: Problem) -> list[Candidate]:
 def _stop_reason(budget: Budget) -> str:
     if budget.limit == "time":
         return f"time cap of {budget.seconds:g} s reached: the search was cut short (its result depends on the machine)"
-    return f"effort used up ({budget.fraction * budget.effort:.0f} work units)"
+    if budget.fraction < 1.0:
+        return f"effort used up ({budget.fraction:.0%} of {budget.effort:.0f} work units, the structured search's share)"
+    return f"effort used up ({budget.effort:.0f} work units)"
 
 
 def fallback(problem: Problem, front: list[Candidate]) -> list[Candidate]:
