@@ -9,11 +9,16 @@ from .layer import KANLayer
 from .model import KAN
 
 
-def discover(X, y, var_names=None, budget_s: float = 60.0, seed: int = 0, verbose: bool = False, log=None):
-    """One call from data to formula; see :func:`kanopy.discovery.discover`."""
+def discover(X, y, var_names=None, *, effort: float | None = None, budget_s: float | None = None, seed: int = 0,
+             verbose: bool = False, log=None):
+    """One call from data to formula; see :func:`kanopy.discovery.discover`. `effort` is the
+    work the search may do (None: ``kanopy.discovery.DEFAULT_EFFORT``), the same on every
+    machine; `budget_s` an optional wall-clock cap in seconds."""
+    from .discovery import DEFAULT_EFFORT
     from .discovery import discover as _discover
 
-    return _discover(X, y, var_names=var_names, budget_s=budget_s, seed=seed, verbose=verbose, log=log)
+    return _discover(X, y, var_names=var_names, effort=DEFAULT_EFFORT if effort is None else effort,
+                     budget_s=budget_s, seed=seed, verbose=verbose, log=log)
 
 
 def load(path, device="cpu") -> KAN:
