@@ -37,7 +37,7 @@ def test_history_reports_validation_and_regularisation():
         val = torch.sqrt(torch.mean((model(Xv) - yv) ** 2)).item()
     assert history.val_rmse[-1] == pytest.approx(val, rel=1e-12)
     assert all(r > 0 for r in history.reg)
-    assert set(history.to_dict()) == {"step", "train_rmse", "val_rmse", "reg", "seconds"}
+    assert set(history.to_dict()) == {"step", "train_rmse", "val_rmse", "reg", "seconds", "best_step", "stopped_early"}
 
 
 def test_same_seed_gives_the_same_fit_twice():
@@ -160,3 +160,68 @@ def test_lbfgs_steps_in_cpp_follow_the_python_optimizer(monkeypatch):
     for a, b, c, d in zip(*(m.parameters() for m in (cpp_next, from_cpp, python_next, from_python))):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11)
         torch.testing.assert_close(c, d, rtol=1e-9, atol=1e-11)
+
+
+def overfitting_problem():
+    """30 noisy samples of a smooth curve and a network flexible enough to chase the noise:
+    the validation error (on the clean curve) falls, then rises."""
+    g = torch.Generator().manual_seed(11)
+    X = uniform_samples(30, 1, seed=12)
+    y = torch.sin(2 * X) + 0.3 * torch.randn(30, 1, generator=g, dtype=X.dtype)
+    X_val = torch.linspace(-1, 1, 200, dtype=X.dtype)[:, None]
+    return X, y, X_val, torch.sin(2 * X_val)
+
+
+def test_early_stopping_restores_the_best_validation_state():
+    X, y, X_val, y_val = overfitting_problem()
+    model = KAN([1, 8, 1], grid=20, seed=0)
+    states = {0: {k: v.clone() for k, v in model.state_dict().items()}}
+    record = lambda step, history: states.__setitem__(  # noqa: E731
+        step, {k: v.clone() for k, v in model.state_dict().items()})
+    history = model.fit(X, y, steps=60, X_val=X_val, y_val=y_val, patience=5, grid_update_every=2, progress=False,
+                        callback=record)
+    best = history.best_step
+    assert history.stopped_early and len(history) == best + 5 < 60
+    assert history.val_rmse[best - 1] == min(history.val_rmse)
+    assert min(history.val_rmse) < 0.9 * history.val_rmse[-1]  # it did get worse after the best step
+    moved = [name for name in states[best] if not torch.equal(states[best][name], states[len(history)][name])]
+    assert any("knots" in name for name in moved) and any("coef" in name for name in moved)
+    for name, value in model.state_dict().items():  # parameters and buffers of the best step
+        assert torch.equal(value, states[best][name]), name
+    with torch.no_grad():
+        val = torch.sqrt(torch.mean((model(X_val) - y_val) ** 2)).item()
+    assert val == history.val_rmse[best - 1]
+
+
+def test_after_early_stopping_the_model_resumes_as_if_fitted_for_the_best_step_count():
+    X, y, X_val, y_val = overfitting_problem()
+    options = dict(optimizer="adam", lr=0.05, batch_size=10, seed=2, grid_update_every=3, progress=False)
+    stopped = KAN([1, 8, 1], grid=20, seed=0)
+    history = stopped.fit(X, y, steps=300, X_val=X_val, y_val=y_val, patience=10, **options)
+    assert history.stopped_early and 0 < history.best_step < len(history)
+    assert stopped.fit_state["step"] == history.best_step
+    short = KAN([1, 8, 1], grid=20, seed=0)
+    short.fit(X, y, steps=history.best_step, **options)
+    for name, value in short.state_dict().items():
+        assert torch.equal(value, stopped.state_dict()[name]), name
+    stopped.fit(X, y, steps=4, resume=True, **options)
+    short.fit(X, y, steps=4, resume=True, **options)
+    for name, value in short.state_dict().items():
+        assert torch.equal(value, stopped.state_dict()[name]), name
+
+
+def test_a_fit_that_never_improves_keeps_its_starting_state():
+    X, y, X_val, y_val = overfitting_problem()
+    model = KAN([1, 3, 1], grid=5, seed=0)
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    history = model.fit(X, y, steps=3, X_val=X_val, y_val=-1e6 * y_val, patience=2, progress=False)
+    assert history.best_step == 0 and history.stopped_early and len(history) == 2
+    assert all(torch.equal(v, start[k]) for k, v in model.state_dict().items())
+
+
+def test_patience_needs_validation_data():
+    X, y = toy(20)
+    with pytest.raises(ValueError, match="patience"):
+        KAN([2, 2, 1], grid=3).fit(X, y, steps=2, patience=3, progress=False)
+    with pytest.raises(ValueError, match="patience"):
+        KAN([2, 2, 1], grid=3).fit(X, y, steps=2, patience=0, X_val=X, y_val=y, progress=False)

@@ -17,13 +17,19 @@ DEFAULT_LR = {"lbfgs": 1.0, "adam": 1e-2, "lm": 1e-3}  # for LM: the initial dam
 
 @dataclass
 class History:
-    """Per-step record of a fit. ``val_rmse`` holds None when no validation data was given."""
+    """Per-step record of a fit. ``val_rmse`` holds None when no validation data was given.
+
+    With early stopping (``patience``), ``best_step`` is the step whose state the model was
+    put back to (0, or the step a resumed fit started from, when no step improved on it) and
+    ``stopped_early`` says whether the fit ended because its patience ran out."""
 
     step: list[int] = field(default_factory=list)
     train_rmse: list[float] = field(default_factory=list)
     val_rmse: list[float | None] = field(default_factory=list)
     reg: list[float] = field(default_factory=list)
     seconds: list[float] = field(default_factory=list)
+    best_step: int | None = None
+    stopped_early: bool = False
 
     def __getitem__(self, key: str) -> list:
         return getattr(self, key)
@@ -32,7 +38,12 @@ class History:
         return len(self.step)
 
     def to_dict(self) -> dict:
-        return {k: list(getattr(self, k)) for k in ("step", "train_rmse", "val_rmse", "reg", "seconds")}
+        out = {k: list(getattr(self, k)) for k in _PER_STEP}
+        out.update(best_step=self.best_step, stopped_early=self.stopped_early)
+        return out
+
+
+_PER_STEP = ("step", "train_rmse", "val_rmse", "reg", "seconds")
 
 
 class Objective:
@@ -138,6 +149,7 @@ def fit(
     stop_grid_update_step: int = 50,
     X_val=None,
     y_val=None,
+    patience: int | None = None,
     progress: bool = True,
     seed: int = 0,
     resume: bool = False,
@@ -156,6 +168,15 @@ def fit(
     and batch sampling), e.g. after ``kanopy.load``. ``callback(step, history)`` may return
     True to stop early.
 
+    Early stopping: with ``patience=P`` (validation data required) the validation RMSE is
+    compared after every step with the best so far (the state the fit started from counts);
+    after P steps without a strict improvement the fit stops, and at its end (stopped or
+    not) the model's parameters and buffers (knots, masks...) are put back to the best
+    validation state. ``fit_state`` then describes that state too, with the optimizer state
+    and batch sampling as they were then (step = ``history.best_step``): ``resume=True``
+    continues from the best state as if the fit had been asked for ``best_step`` steps (a
+    resumed fit starts a new patience window from there).
+
     Ctrl-C (KeyboardInterrupt) is re-raised after the model, its ``fit_state`` and the history
     are put back to the end of the last completed step, so the model can be saved and resumed
     as if the fit had been asked for that many steps.
@@ -164,6 +185,11 @@ def fit(
     factory = dict(dtype=model.dtype, device=model.device)
     X, y = as_xy(X, y, model.n_inputs, model.n_outputs, **factory)
     has_val = X_val is not None or y_val is not None
+    if patience is not None:
+        if not isinstance(patience, int) or isinstance(patience, bool) or patience < 1:
+            raise ValueError(f"patience must be a positive integer or None, got {patience!r}")
+        if not has_val:
+            raise ValueError("patience (early stopping) needs validation data: give X_val and y_val")
     if has_val:
         if X_val is None or y_val is None:
             raise ValueError("give both X_val and y_val, or neither")
@@ -178,6 +204,9 @@ def fit(
     t0 = time.perf_counter()
     display = StepProgress(steps, enabled=progress)
     checkpoint = None
+    best = None  # early stopping: the best validation state so far
+    if patience is not None:
+        best = _Snapshot(model, objective, opt, generator, start_step, _rmse(model, X_val, y_val))
     try:
         with display:
             for i in range(steps):
@@ -204,23 +233,56 @@ def fit(
                 history.reg.append(reg)
                 history.seconds.append(time.perf_counter() - t0)
                 display.update(train_rmse, val_rmse)
-                if callback is not None and callback(step + 1, history):
+                stop = callback is not None and callback(step + 1, history)
+                if best is not None:
+                    if val_rmse < best.value:
+                        best = _Snapshot(model, objective, opt, generator, step + 1, val_rmse)
+                    elif step + 1 - best.step >= patience:
+                        history.stopped_early = True
+                        break
+                if stop:
                     break
             checkpoint = None
     except KeyboardInterrupt:
         if checkpoint is not None:  # undo the unfinished step
             checkpoint.restore(model, objective, opt, generator, history)
         raise
+    else:
+        if best is not None:
+            history.best_step = best.step
+            if best.step != start_step + len(history):
+                best.restore(model, objective, opt, generator)
     finally:
         objective.release()
         model.fit_state = {
             "optimizer": opt.name,
             "options": _options_of(opt),
-            "step": start_step + len(history),
+            "step": start_step + len(history) if history.best_step is None else history.best_step,
             "state": opt.state_dict(),
             "rng": generator.get_state(),
         }
     return history
+
+
+class _Snapshot:
+    """The whole training state after ``step`` steps, with its validation RMSE ``value``:
+    parameters, buffers (grids move during a fit), optimizer state and batch generator."""
+
+    def __init__(self, model, objective, opt, generator, step, value):
+        self.step, self.value = step, value
+        self.theta = objective.theta.clone()
+        self.buffers = {name: b.clone() for name, b in model.named_buffers()}
+        self.opt_state = _cloned(opt.state_dict())
+        self.rng = generator.get_state()
+
+    @torch.no_grad()
+    def restore(self, model, objective, opt, generator) -> None:
+        for name, value in self.buffers.items():
+            model.get_buffer(name).copy_(value)
+        objective.theta.copy_(self.theta)
+        objective.refresh()
+        opt.load_state_dict(_cloned(self.opt_state))
+        generator.set_state(self.rng)
 
 
 class _Checkpoint:
@@ -242,7 +304,7 @@ class _Checkpoint:
         objective.theta.copy_(self.theta)
         opt.load_state_dict(self.opt_state)
         generator.set_state(self.rng)
-        for key in ("step", "train_rmse", "val_rmse", "reg", "seconds"):
+        for key in _PER_STEP:
             del getattr(history, key)[self.index:]
 
 
