@@ -37,7 +37,11 @@ def test_history_reports_validation_and_regularisation():
         val = torch.sqrt(torch.mean((model(Xv) - yv) ** 2)).item()
     assert history.val_rmse[-1] == pytest.approx(val, rel=1e-12)
     assert all(r > 0 for r in history.reg)
-    assert set(history.to_dict()) == {"step", "train_rmse", "val_rmse", "reg", "seconds", "best_step", "stopped_early"}
+    record = history.to_dict()
+    assert record["train_rmse"] == record["metric"] == history.train_rmse and record["metric_name"] == "rmse"
+    assert record["loss"] == pytest.approx([r**2 for r in record["metric"]], rel=1e-12)  # the MSE, without reg
+    assert record["val_loss"] == pytest.approx([r**2 for r in record["val_rmse"]], rel=1e-12)
+    assert record["best_step"] is None and not record["stopped_early"] and record["nonfinite_step"] is None
 
 
 def test_same_seed_gives_the_same_fit_twice():

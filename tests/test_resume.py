@@ -9,7 +9,7 @@ import torch
 
 import kanopy
 from kanopy import KAN, kernels, recipe
-from kanopy.fit import Objective
+from kanopy.objectives import DataObjective
 
 from conftest import uniform_samples
 
@@ -110,7 +110,7 @@ class InterruptAt:
 
     def __init__(self, monkeypatch, n=None):
         self.n, self.count = n, 0
-        original = Objective.evaluate
+        original = DataObjective.evaluate
         original_step = kernels.FusedObjective.lbfgs_step
 
         def evaluate(objective):
@@ -126,7 +126,7 @@ class InterruptAt:
                 raise KeyboardInterrupt
             return result
 
-        monkeypatch.setattr(Objective, "evaluate", evaluate)
+        monkeypatch.setattr(DataObjective, "evaluate", evaluate)
         monkeypatch.setattr(kernels.FusedObjective, "lbfgs_step", lbfgs_step)
 
 
