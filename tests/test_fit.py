@@ -229,3 +229,134 @@ def test_patience_needs_validation_data():
         KAN([2, 2, 1], grid=3).fit(X, y, steps=2, patience=3, progress=False)
     with pytest.raises(ValueError, match="patience"):
         KAN([2, 2, 1], grid=3).fit(X, y, steps=2, patience=0, X_val=X, y_val=y, progress=False)
+
+
+class Recorder:
+    """An MSE loss that records the targets of every batch it sees (targets = row numbers)."""
+
+    def __init__(self):
+        self.seen = []
+
+    def __call__(self, pred, y):
+        self.seen.append(y[:, 0].round().long().tolist())
+        return torch.mean((pred - y) ** 2)
+
+
+def numbered(n=50):
+    X = uniform_samples(n, 2, seed=0)
+    return X, torch.arange(n, dtype=X.dtype)[:, None]
+
+
+def test_each_epoch_visits_every_row_once_in_a_seeded_shuffled_order():
+    X, ids = numbered()
+    runs = []
+    for seed in (3, 3, 4):
+        recorder = Recorder()
+        history = KAN([2, 2, 1], grid=3).fit(X, ids, epochs=3, batch_size=16, optimizer="adam", loss=recorder,
+                                             seed=seed, update_grid=False, progress=False)
+        assert [len(b) for b in recorder.seen] == [16, 16, 16, 2] * 3
+        assert history.epoch == [1] * 4 + [2] * 4 + [3] * 4 and history.batch == [1, 2, 3, 4] * 3
+        epochs = [sum(recorder.seen[4 * e : 4 * e + 4], []) for e in range(3)]
+        assert all(sorted(order) == list(range(50)) for order in epochs)
+        assert epochs[0] != epochs[1] != epochs[2] and epochs[0] != list(range(50))
+        runs.append(epochs)
+    assert runs[0] == runs[1] and runs[0] != runs[2]
+
+    recorder = Recorder()  # steps walk through the same epochs
+    KAN([2, 2, 1], grid=3).fit(X, ids, steps=6, batch_size=16, optimizer="adam", loss=recorder, seed=3,
+                               update_grid=False, progress=False)
+    assert sum(recorder.seen, []) == runs[0][0] + runs[0][1][:32]
+
+
+class EpochSampler(torch.utils.data.Sampler):
+    """The in-memory fit's order (kanopy.batches.epoch_order), one epoch per pass."""
+
+    def __init__(self, n, seed):
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def __iter__(self):
+        from kanopy.batches import epoch_order
+
+        order = epoch_order(self.n, self.seed, self.epoch)
+        self.epoch += 1
+        return iter(order.tolist())
+
+    def __len__(self):
+        return self.n
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_a_dataloader_fit_equals_the_in_memory_fit_with_the_same_order(optimizer, weighted):
+    from torch.utils.data import DataLoader, TensorDataset
+
+    X, y = toy(100)
+    w = torch.rand(100, generator=torch.Generator().manual_seed(1), dtype=X.dtype) + 0.5
+    options = dict(epochs=2, optimizer=optimizer, grid_update_every=3, progress=False)
+    memory = KAN([2, 3, 1], grid=4, seed=0)
+    h1 = memory.fit(X, y, batch_size=32, seed=5, sample_weight=w if weighted else None, **options)
+    data = TensorDataset(X, y, w) if weighted else TensorDataset(X, y)
+    loader = DataLoader(data, batch_size=32, sampler=EpochSampler(100, seed=5))
+    loaded = KAN([2, 3, 1], grid=4, seed=0)
+    h2 = loaded.fit(loader, **options)
+    assert len(h1) == len(h2) == 8 and h1.loss == h2.loss and h1.epoch == h2.epoch and h1.batch == h2.batch
+    for name, value in memory.state_dict().items():
+        assert torch.equal(value, loaded.state_dict()[name]), name
+    assert loaded.samples is not None  # kept from the loader's first batch
+
+
+def test_numpy_float32_batches_are_converted_one_at_a_time_and_exactly():
+    X, y = toy(90)
+    X32, y32 = X.float().numpy(), y.float().numpy()
+    options = dict(batch_size=20, epochs=2, optimizer="adam", seed=1, progress=False)
+    a, b = KAN([2, 3, 1], grid=4, seed=0), KAN([2, 3, 1], grid=4, seed=0)
+    a.fit(X32, y32, **options)
+    b.fit(torch.from_numpy(X32).double(), torch.from_numpy(y32).double(), **options)
+    for name, value in a.state_dict().items():
+        assert torch.equal(value, b.state_dict()[name]), name
+
+
+def test_a_one_shot_iterator_is_one_epoch():
+    X, y = toy(60)
+    batches = lambda: ((X[i : i + 20], y[i : i + 20]) for i in range(0, 60, 20))  # noqa: E731
+    history = KAN([2, 2, 1], grid=3).fit(batches(), epochs=1, optimizer="adam", progress=False)
+    assert len(history) == 3
+    with pytest.warns(RuntimeWarning, match="the data ran out after 3 of 5 steps"):
+        history = KAN([2, 2, 1], grid=3).fit(batches(), steps=5, optimizer="adam", progress=False)
+    assert len(history) == 3 and "ran out" in history.message
+    with pytest.raises(ValueError, match="read once"):
+        KAN([2, 2, 1], grid=3).fit(batches(), epochs=2, progress=False)
+
+
+def test_progress_shows_epochs_and_batches(monkeypatch):
+    from kanopy.progress import StepProgress
+
+    shown = []
+    monkeypatch.setattr(StepProgress, "advance", lambda self, metrics, where=None: shown.append((where, metrics)))
+    X, y = toy(50)
+    KAN([2, 2, 1], grid=3).fit(X, y, epochs=2, batch_size=20, optimizer="adam", progress=True)
+    assert [w for w, _ in shown] == [f"epoch {e}/2 batch {b}/3" for e in (1, 2) for b in (1, 2, 3)]
+    assert all(m.startswith("train ") for _, m in shown)
+
+
+@pytest.mark.parametrize("args,kwargs,match", [
+    ((), dict(steps=3, epochs=2), "steps or epochs, not both"),
+    ((), dict(epochs=-1), "epochs"),
+    (("loader",), dict(batch_size=10), "batch_size is for arrays"),
+    (("X only",), dict(), "y is missing"),
+    (("bad batches",), dict(), r"\(X, y\) or \(X, y, sample_weight\)"),
+    (("nan batch",), dict(), r"X \(batch 1 of epoch 0\) contains NaN at row 2"),
+    (("empty",), dict(), "yielded no batches"),
+])
+def test_bad_data_streams_are_refused(args, kwargs, match):
+    X, y = toy(40)
+    bad = X.clone()
+    bad[22, 0] = float("nan")
+    data = {
+        "loader": ([(X, y)],), "X only": (X,), "bad batches": ([(X, y, y, y)],),
+        "nan batch": ([(X[:20], y[:20]), (bad[20:], y[20:])],),
+        "empty": (torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X[:0], y[:0])),),
+    }
+    positional = data[args[0]] if args else (X, y)
+    with pytest.raises(ValueError, match=match):
+        KAN([2, 2, 1], grid=3).fit(*positional, progress=False, **kwargs)

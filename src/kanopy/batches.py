@@ -15,7 +15,7 @@ The position (epoch, batch) of the next batch is all a resumed fit needs to cont
 same order, mid-epoch included. Data stay where they are (numpy arrays and memory maps, tensors
 on any device): each batch is gathered, converted to the model's dtype and moved to its device
 when it is used, so a fit in batches holds one batch more than the data (and the epoch's
-permutation, 8 bytes a row).
+permutation, 4 bytes a row).
 """
 
 from __future__ import annotations
@@ -29,15 +29,15 @@ import torch
 
 from .validation import as_matrix
 
-FINITE_CHECK_ROWS = 65536  # rows checked for NaN/inf at a time (bounded temporary memory)
+FINITE_CHECK_VALUES = 2**17  # values checked for NaN/inf at a time (a 1 MiB float64 temporary)
 
 
 def epoch_order(n: int, seed: int, epoch: int) -> torch.Tensor:
-    """The order (n,) int64 in which epoch ``epoch`` (0-based) of a fit with ``seed`` visits
-    n rows: a permutation that depends on (seed, epoch) only."""
+    """The order (n,) in which epoch ``epoch`` (0-based) of a fit with ``seed`` visits n rows:
+    a permutation that depends on (seed, epoch) only (int32 below 2**31 rows: 4 bytes a row)."""
     state = np.random.SeedSequence([int(seed) & 0xFFFFFFFF, int(epoch)]).generate_state(2, dtype=np.uint32)
     generator = torch.Generator().manual_seed(int(state[0]) << 32 | int(state[1]))
-    return torch.randperm(n, generator=generator)
+    return torch.randperm(n, generator=generator, dtype=torch.int32 if n < 2**31 else torch.int64)
 
 
 @dataclass
@@ -67,10 +67,10 @@ class Converter:
         return as_matrix(X, name, dtype=self.dtype, device=device or self.device, columns=self.n_inputs)
 
     def targets(self, y, name: str, device=None) -> torch.Tensor:
-        return self.loss.targets(y, self.n_outputs, dtype=self.dtype, device=device or self.device, name=name)
+        return self.loss.targets(_view(y), self.n_outputs, dtype=self.dtype, device=device or self.device, name=name)
 
     def weights(self, weight, name: str, n: int, device=None) -> torch.Tensor:
-        w = as_matrix(weight, name, dtype=self.dtype, device=device or self.device)
+        w = as_matrix(_view(weight), name, dtype=self.dtype, device=device or self.device)
         if w.shape != (n, 1):
             raise ValueError(f"{name} must hold one weight per row, shape ({n},), got shape {tuple(w.shape)}")
         w = w[:, 0]
@@ -117,6 +117,7 @@ class ArrayStream:
                 order = epoch_order(self.n, self.seed, epoch)
                 for b in range(index, self.count):
                     yield self._take(order[b * self.batch_size : (b + 1) * self.batch_size], epoch, b)
+                del order  # before the next epoch's: one permutation alive at a time
             epoch, index = epoch + 1, 0
 
     def _take(self, rows: torch.Tensor, epoch: int, index: int) -> Batch:
@@ -183,9 +184,17 @@ def is_batches(data) -> bool:
     if not hasattr(data, "__iter__"):
         return False
     if isinstance(data, (list, tuple)):  # a list of rows, or a list of (X, y) batches
-        return len(data) > 0 and all(isinstance(b, (tuple, list)) and len(b) in (2, 3)
-                                     and not np.isscalar(b[0]) for b in data)
+        return len(data) > 0 and all(isinstance(b, (tuple, list)) and len(b) > 0 and not np.isscalar(b[0])
+                                     for b in data)
     return True
+
+
+def _view(data):
+    """A writable float numpy array as a tensor sharing its memory (as_matrix would copy it to
+    float64 first); anything else as it is."""
+    if isinstance(data, np.ndarray) and data.dtype.kind == "f" and data.dtype.isnative and data.flags.writeable:
+        return torch.from_numpy(data)
+    return data
 
 
 def _rows(data, name: str, columns: int):
@@ -208,9 +217,19 @@ def _rows(data, name: str, columns: int):
         raise ValueError(f"{name} is empty (0 rows)")
     if data.shape[1] != columns:
         raise ValueError(f"{name} has {data.shape[1]} columns but the model expects {columns}")
-    for start in range(0, data.shape[0], FINITE_CHECK_ROWS):
-        chunk = data[start : start + FINITE_CHECK_ROWS]
-        bad = ~(torch.isfinite(chunk) if isinstance(chunk, torch.Tensor) else np.isfinite(chunk))
+    rows = max(1, FINITE_CHECK_VALUES // max(1, data.shape[1]))
+    for start in range(0, data.shape[0], rows):
+        chunk = data[start : start + rows]
+        # a float64 sum is finite when every value is (float32 values cannot overflow it):
+        # no temporary of the chunk's size unless it holds a NaN or inf (or float64 near 1e308)
+        if isinstance(chunk, torch.Tensor):
+            if math.isfinite(float(chunk.sum(dtype=torch.float64))):
+                continue
+            bad = ~torch.isfinite(chunk)
+        else:
+            if math.isfinite(float(np.sum(chunk, dtype=np.float64))):
+                continue
+            bad = ~np.isfinite(chunk)
         if bad.any():
             row, col = (int(v) for v in (bad.nonzero()[0] if isinstance(bad, torch.Tensor) else np.argwhere(bad)[0]))
             kind = "NaN" if math.isnan(float(chunk[row, col])) else "inf"
