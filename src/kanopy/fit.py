@@ -9,6 +9,7 @@ import itertools
 import math
 import time
 import warnings
+
 import torch
 
 from . import losses
@@ -161,6 +162,7 @@ def fit(
                         break
                 if stop:
                     break
+                checkpoint = None  # the step is complete: an interrupt from here on undoes nothing
             else:
                 if epochs is None and len(history) < steps:
                     history.message = f"the data ran out after {len(history)} of {steps} steps"

@@ -53,7 +53,8 @@ class Loss:
         return weighted_mean(self.per_sample(pred, y), weight)
 
     def residuals(self, pred, y, weight=None) -> torch.Tensor:
-        """(M,) residuals whose sum of squares is the loss (least-squares losses only)."""
+        """(M,) residuals whose sum of squares is the loss (least-squares losses only: they
+        are ``residual_scale(N, n_outputs, weight) * (pred - y)``, flattened)."""
         raise ValueError(f"loss {self.name!r} is not a sum of squares")
 
     @torch.no_grad()
@@ -83,10 +84,15 @@ class MSE(Loss):
         return super().__call__(pred, y, weight)
 
     def residuals(self, pred, y, weight=None):
-        r = pred - y  # (N, m)
+        return ((pred - y) * self.residual_scale(*pred.shape, weight, like=pred)).reshape(-1)
+
+    @staticmethod
+    def residual_scale(n: int, m: int, weight=None, *, like: torch.Tensor) -> torch.Tensor:
+        """(n, 1) factors s with residuals s * (pred - y) for n samples of m outputs: their sum
+        of squares is the loss."""
         if weight is None:
-            return r.reshape(-1) / math.sqrt(r.numel())
-        return (r * (weight / (weight.sum() * r.shape[1])).sqrt().unsqueeze(1)).reshape(-1)
+            return like.new_full((n, 1), (n * m) ** -0.5)
+        return (weight / (weight.sum() * m)).sqrt().unsqueeze(1)
 
     def metric_of_loss(self, value):
         return max(value, 0.0) ** 0.5

@@ -29,6 +29,10 @@ from . import kernels, regularization
 
 JACOBIAN_ROWS = 4096  # samples per Jacobian block: bounds LM's memory to (4096 * outputs, P)
 
+# Loss.fused_kind -> builder of the C++ objective computing that loss and its gradient in one
+# call (None where the fused path does not apply to the model); kinds not listed run autograd
+FUSED = {"mse": kernels.FusedObjective.build}
+
 
 class NonFinite(ArithmeticError):
     """An evaluation gave a non-finite loss or gradient."""
@@ -113,8 +117,8 @@ class DataObjective(Objective):
         self.X = self.y = self.weight = None
         self.last: Measure | None = None
         self._fused = self.fused = None
-        if loss.fused_kind == "mse" and not self.lamb:
-            self._fused = kernels.FusedObjective.build(model)
+        if loss.fused_kind in FUSED and not self.lamb:
+            self._fused = FUSED[loss.fused_kind](model)
 
     def set_batch(self, X: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None) -> None:
         self.X, self.y, self.weight = X, y, weight
@@ -182,11 +186,8 @@ class DataObjective(Objective):
             return vmap(jacrev(single), in_dims=(None, 0))(self.theta.detach(), X)
 
     def _row_scale(self) -> torch.Tensor:
-        """(N, 1) factors that turn prediction errors into the loss's residuals."""
-        n, m = self.X.shape[0], self.model.n_outputs
-        if self.weight is None:
-            return self.X.new_full((n, 1), (n * m) ** -0.5)
-        return (self.weight / (self.weight.sum() * m)).sqrt().unsqueeze(1)
+        """(N, 1): the least-squares loss's residuals are these factors times (pred - y)."""
+        return self.loss.residual_scale(self.X.shape[0], self.model.n_outputs, self.weight, like=self.X)
 
     def residuals_jacobian(self) -> tuple[torch.Tensor, torch.Tensor]:
         scale = self._row_scale()
@@ -214,9 +215,9 @@ class DataObjective(Objective):
         """The measurement behind the loss an optimizer step reported: the last evaluation
         when it is that one (Adam measures before its update, LBFGS where it ended),
         otherwise a new one at theta."""
-        if self.fused is not None:  # the loss is the MSE, whichever point it was measured at
-            return Measure(loss, loss, 0.0, None)
-        if self.last is None or self.last.total != loss:
+        if self.fused is not None and self.loss.metric_of_loss(loss) is not None:
+            return Measure(loss, loss, 0.0, None)  # the loss alone gives the metric (MSE: RMSE)
+        if self.last is None or self.last.total != loss or self.last.pred is None:
             pred, data, reg = self.parts()
             total = float(data + self.lamb * reg) if self.lamb else float(data)
             self.last = Measure(total, float(data.detach()), float(reg.detach()), pred)
