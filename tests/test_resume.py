@@ -247,3 +247,27 @@ def test_ctrl_c_in_a_dataloader_fit_resumes_mid_epoch(tmp_path, monkeypatch):
     rest = resumed.fit(loader, epochs=1, resume=True, **options)
     assert rest.step == [9, 10, 11, 12] and rest.batch == [3, 4, 5, 6]
     assert_same(resumed, whole, X, tol=0.0)
+
+
+def test_ctrl_c_while_the_next_batch_loads_keeps_the_finished_steps():
+    X, y = toy(80)
+
+    class Batches:
+        """4 batches of 20 rows; Ctrl-C while batch `stop` is being loaded."""
+
+        def __init__(self, stop=None):
+            self.stop = stop
+
+        def __iter__(self):
+            for b in range(4):
+                if b == self.stop:
+                    raise KeyboardInterrupt
+                yield X[20 * b : 20 * b + 20], y[20 * b : 20 * b + 20]
+
+    done = KAN([2, 3, 1], grid=5, seed=1)
+    done.fit(Batches(), steps=3, optimizer="adam", progress=False)
+    model = KAN([2, 3, 1], grid=5, seed=1)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(Batches(stop=3), epochs=1, optimizer="adam", progress=False)
+    assert model.fit_state["step"] == 3 and model.fit_state["position"] == [0, 3]
+    assert_same(model, done, X, tol=0.0)
