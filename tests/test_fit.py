@@ -360,3 +360,17 @@ def test_bad_data_streams_are_refused(args, kwargs, match):
     positional = data[args[0]] if args else (X, y)
     with pytest.raises(ValueError, match=match):
         KAN([2, 2, 1], grid=3).fit(*positional, progress=False, **kwargs)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_batches_of_cpu_data_move_to_a_gpu_model():
+    X, y = toy(200)
+    options = dict(epochs=2, batch_size=64, optimizer="adam", seed=1, update_grid=False, progress=False)
+    cpu = KAN([2, 3, 1], grid=4, seed=0)
+    cpu.backend = "torch"
+    cpu.fit(X, y, **options)
+    gpu = KAN([2, 3, 1], grid=4, seed=0, device="cuda")
+    history = gpu.fit(X, y, **options)  # the data stay on the CPU
+    assert X.device.type == "cpu" and len(history) == 8
+    for a, b in zip(cpu.parameters(), gpu.parameters()):
+        torch.testing.assert_close(a, b.cpu(), rtol=1e-9, atol=1e-12)
