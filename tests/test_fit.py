@@ -373,4 +373,4 @@ def test_batches_of_cpu_data_move_to_a_gpu_model():
     history = gpu.fit(X, y, **options)  # the data stay on the CPU
     assert X.device.type == "cpu" and len(history) == 8
     for a, b in zip(cpu.parameters(), gpu.parameters()):
-        torch.testing.assert_close(a, b.cpu(), rtol=1e-9, atol=1e-12)
+        torch.testing.assert_close(a, b.cpu(), rtol=1e-7, atol=1e-10)
