@@ -223,18 +223,25 @@ class KAN(nn.Module):
         return self
 
     # ------------------------------------------------------------------ training
-    def fit(self, X, y, **options):
-        """Train on (X, y); see :func:`kanopy.fit.fit` for the options. Returns a History."""
+    def fit(self, X, y=None, **options):
+        """Train on (X, y), or on batches (a DataLoader) as X; see :func:`kanopy.fit.fit` for the
+        options. Returns a History."""
+        from .batches import is_batches
         from .fit import fit
 
         history = fit(self, X, y, **options)
-        self.remember(X)
+        if y is not None:
+            self.remember(X)
+        elif is_batches(X) and iter(X) is not X:  # samples from the first batch of a re-iterable
+            self.remember(next(iter(X))[0])
         return history
 
     def remember(self, X, max_samples: int = 2000) -> "KAN":
         """Keep (evenly spaced rows of) X as the samples that symbolic fitting and plots use."""
         from .validation import as_matrix
 
+        if getattr(X, "ndim", 0) == 2 and X.shape[0] > max_samples:  # rows first: X may be large
+            X = X[:: -(-X.shape[0] // max_samples)]
         X = as_matrix(X, "X", dtype=self.dtype, device=self.device, columns=self.n_inputs)
         step = max(1, -(-X.shape[0] // max_samples))
         self.samples = X[::step].detach().clone()
