@@ -291,8 +291,9 @@ def fit(ui: UI, data_file, target, features, hidden, grids, steps, lamb, patienc
         out, resume):
     """Fit a KAN to predict column --target of DATA (CSV, or Parquet with pyarrow).
 
-    The inputs are scaled to [-1, 1] (and clamped there: predictions stay bounded outside the
-    training range) and the target to zero mean, unit variance inside the model. By default
+    The inputs are scaled to [-1, 1] (and clamped 5% of the training range beyond it, so
+    predictions stay bounded outside it) and the target to zero mean, unit variance inside
+    the model. By default
     the network is chosen on the validation rows: the mean, the linear model, the additive
     model and small hidden layers, cheapest first, finer grids only while the validation
     error improves, each kept at its best validation state. With --width and --grids the

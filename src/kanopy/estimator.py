@@ -37,7 +37,7 @@ class KANRegressor(RegressorMixin, BaseEstimator):
     at its best validation state (early stopping after ``patience`` steps without
     improvement), the simplest candidate not clearly worse than the best one chosen (see
     :mod:`kanopy.selection`); with ``refit`` the chosen network is then trained again on all
-    the rows with the steps it kept. Inputs beyond the training range are clamped to it.
+    the rows with the steps it kept. Inputs are clamped 5% of the training range beyond it.
 
     Given ``hidden`` (e.g. (5,); () is the additive model) and ``grids`` (e.g. (3, 10, 20)),
     the network is [n_features, *hidden, n_outputs], fitted by grid extension with ``steps``
@@ -144,8 +144,9 @@ class KANRegressor(RegressorMixin, BaseEstimator):
         self.baseline_rmse_ = search.mean_rmse
         y_val = y[val_rows]
         total = float(((y_val - y_val.mean(dim=0)) ** 2).sum())
-        self.validation_score_ = 1.0 - float(((chosen.model(X[val_rows]) - y_val) ** 2).sum()) / total \
-            if total > 0 else float("nan")
+        with torch.no_grad():
+            residual = float(((chosen.model(X[val_rows]) - y_val) ** 2).sum())
+        self.validation_score_ = 1.0 - residual / total if total > 0 else float("nan")
         if search.no_better_than_mean(chosen):
             warnings.warn(f"KANRegressor: no network predicted the validation rows clearly better than the mean of "
                           f"the training targets (validation RMSE {chosen.val_rmse:.4g}, mean {search.mean_rmse:.4g}); "

@@ -68,7 +68,7 @@ class KAN(nn.Module):
         scale_base_mu: float = 0.0,
         scale_base_sigma: float = 1.0,
         mult_arity: int = 2,
-        clamp_inputs: bool = False,
+        input_bound: float | None = None,
         **layer_options,
     ):
         super().__init__()
@@ -82,11 +82,14 @@ class KAN(nn.Module):
         self.width = normalize_width(width)
         self.mult_arity = mult_arity
         self.seed = seed
-        # inputs beyond the box that the input scaling maps to [-1, 1] are clamped to it, so the
-        # network is constant outside the range it was fitted on (kanopy.recipe sets the scaling
-        # from the training inputs). Training assumes its inputs lie inside the box (as they then
-        # do): the fused training objective evaluates the network without the clamp.
-        self.clamp_inputs = bool(clamp_inputs)
+        # input_bound b: scaled inputs are clamped to [-b, b], so the network is constant beyond
+        # (kanopy.recipe scales the training inputs to [-1, 1] and uses b = 1.1: predictions
+        # extrapolate naturally 5% of the range beyond the data, then stay put). Training assumes
+        # its scaled inputs lie inside [-b, b], as those do: the fused training objective
+        # evaluates the network without the clamp.
+        if input_bound is not None and not (isinstance(input_bound, (int, float)) and input_bound > 0):
+            raise ValueError(f"input_bound must be a positive number or None, got {input_bound!r}")
+        self.input_bound = None if input_bound is None else float(input_bound)
         self.options = dict(
             base_fn=base_fn, grid_range=[float(v) for v in grid_range], grid_eps=grid_eps,
             noise_scale=noise_scale, scale_base_mu=scale_base_mu, scale_base_sigma=scale_base_sigma,
@@ -176,9 +179,9 @@ class KAN(nn.Module):
     # -------------------------------------------------------------------- forward
     def scaled_inputs(self, x: torch.Tensor) -> torch.Tensor:
         """Raw inputs (N, n_inputs) -> what the first layer sees: scaled, and clamped to
-        [-1, 1] with ``clamp_inputs``."""
+        [-input_bound, input_bound] when that is set."""
         x = (x - self.in_shift) / self.in_scale
-        return x.clamp(-1.0, 1.0) if self.clamp_inputs else x
+        return x if self.input_bound is None else x.clamp(-self.input_bound, self.input_bound)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (N, n_inputs) -> (N, n_outputs)."""
@@ -350,7 +353,7 @@ class KAN(nn.Module):
             "dtype": str(self.dtype).removeprefix("torch."),
             "seed": self.seed,
             "mult_arity": self.mult_arity,
-            "clamp_inputs": self.clamp_inputs,
+            "input_bound": self.input_bound,
             "options": self.options,
             "symbolic": [layer.symbolic.names for layer in self.layers],
         }
@@ -360,7 +363,7 @@ class KAN(nn.Module):
         grids = config["grids"]
         model = cls(
             config["width"], grid=grids[0], k=config["k"], seed=config.get("seed", 0), dtype=config["dtype"],
-            device=device, mult_arity=config.get("mult_arity", 2), clamp_inputs=config.get("clamp_inputs", False),
+            device=device, mult_arity=config.get("mult_arity", 2), input_bound=config.get("input_bound"),
             **config.get("options", {}),
         )
         if len(grids) != len(model.layers):

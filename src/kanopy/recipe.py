@@ -10,7 +10,7 @@ while the validation error improves). A recipe with all three given is a fixed s
 which :func:`train` runs as it stands.
 
 :func:`start` builds the network and puts the data scaling into its buffers (inputs to
-[-1, 1], clamped there, so predictions stay bounded outside the training range; targets to
+[-1, 1], clamped to [-1.1, 1.1], so predictions stay bounded outside the training range; targets to
 zero mean and unit variance), so ``model(X)`` works on raw data and a formula can fold the
 scaling in. :func:`train` brings a model to the end of a fixed recipe from wherever it stands
 (its grid and ``fit_state``), so the same call starts a fit, finishes one that was
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from .model import KAN
 
 AUTO = "auto"
+INPUT_BOUND = 1.1  # scaled inputs are clamped to [-1.1, 1.1]: 5% of the training range beyond each end
 SEARCH_PATIENCE = 10  # patience="auto" when the recipe searches
 
 
@@ -181,8 +182,8 @@ class Stage:
 
 def start(X: "torch.Tensor", y: "torch.Tensor", recipe: Recipe, device="cpu", width=None, grid=None) -> "KAN":
     """A new network for (X, y) (2-D tensors) with the data scaling in its buffers and its
-    inputs clamped to the training range; ``width`` and ``grid`` (default: the recipe's
-    network and first grid) for the candidates of a search."""
+    inputs clamped 5% of the training range beyond it; ``width`` and ``grid`` (default: the
+    recipe's network and first grid) for the candidates of a search."""
     from .model import KAN
     from .validation import check_not_constant, check_rows
 
@@ -191,7 +192,7 @@ def start(X: "torch.Tensor", y: "torch.Tensor", recipe: Recipe, device="cpu", wi
     width = recipe.width(X.shape[1], y.shape[1]) if width is None else width
     grid = recipe.grids[0] if grid is None else grid
     model = KAN(width, grid=grid, k=recipe.k, seed=recipe.seed, dtype=recipe.dtype, device=device,
-                clamp_inputs=True)
+                input_bound=INPUT_BOUND)
     set_scaling(model, X, y)
     return model
 

@@ -8,9 +8,13 @@ Candidates, cheapest first, each kept at its best validation state (early stoppi
 2. the additive model [n, m] and networks with one hidden layer of 1, 2 and 5 nodes at the
    first (coarsest) grid; wider layers (10, 20) only while each is clearly better than every
    narrower one;
-3. the chosen network on finer grids, while each grid is clearly better than the last;
-4. (lamb "auto") the chosen network and schedule again with the sparsity regulariser at
-   1e-3 and 1e-2, kept when clearly better.
+3. (lamb "auto") the chosen network again with the sparsity regulariser at 1e-3 and 1e-2,
+   kept when clearly better;
+4. the chosen network on finer grids, while each grid is clearly better than the last.
+
+Each grid stops after ``patience`` steps without a better validation error, or when the last
+``patience`` steps gained less than 1% of it (a plateau: on clean data the grid, not the
+optimizer, then limits the error).
 
 "Clearly better" compares two models on the same validation rows: the mean decrease of the
 squared error (standardised targets, summed over outputs) must exceed its standard error,
@@ -38,6 +42,7 @@ WIDTHS = ((), (1,), (2,), (5,))  # always tried (when their parameters fit the r
 WIDER = ((10,), (20,))  # tried in turn while each is clearly better than all narrower ones
 LAMBS = (1e-3, 1e-2)
 MIN_RELATIVE_GAIN = 0.01
+MIN_STEP_GAIN = 0.01  # a grid whose validation RMSE gained less over `patience` steps has converged
 
 
 @dataclass
@@ -69,6 +74,12 @@ class Candidate:
     def steps(self) -> int:
         return sum(steps for _, steps in self.schedule)
 
+    @property
+    def trained(self) -> bool:
+        """False for a network whose best validation state is its random initial one: no step
+        improved on it, so it is no model of the data (and never chosen)."""
+        return self.kind != "kan" or self.schedule[0][1] > 0
+
     def describe(self) -> dict:
         """JSON-able summary (for model files and reports)."""
         return {"label": self.label, "width": self.width, "grid": self.grid, "lamb": self.lamb,
@@ -89,13 +100,15 @@ def clearly_better(new: Candidate, old: Candidate) -> bool:
 
 
 def simplest_close_to_best(candidates: list[Candidate]) -> Candidate:
-    """The first candidate (they come simplest first) that the best one is not clearly better than."""
+    """The first candidate (they come simplest first) that the best one is not clearly better
+    than, among those trained."""
+    candidates = [c for c in candidates if c.trained]
     best = _best(candidates)
     return next(c for c in candidates if c is best or not clearly_better(best, c))
 
 
 def _best(candidates: list[Candidate]) -> Candidate:
-    return min(candidates, key=lambda c: float(c.errors.mean()))
+    return min((c for c in candidates if c.trained), key=lambda c: float(c.errors.mean()))
 
 
 class Search:
@@ -134,21 +147,20 @@ class Search:
             current = simplest_close_to_best(pool)
         else:
             current = self._network(tuple(r.hidden), ladder[:1], lamb)
+        if current.kind == "kan" and r.lamb == AUTO and r.searches:
+            for value in LAMBS:  # the regulariser, at the first grid
+                trial = self._network(tuple(current.width[1:-1]), ladder[:1], value)
+                if trial.trained and clearly_better(trial, current):
+                    current = trial
         if current.kind == "kan" and len(ladder) > 1:
             current = self._extend(current, ladder[1:])
-        if current.kind == "kan" and r.lamb == AUTO and r.searches:
-            for value in LAMBS:
-                grids = tuple(g for g, _ in current.schedule)
-                trial = self._network(tuple(current.width[1:-1]), grids, value, extend=True)
-                if clearly_better(trial, current):
-                    current = trial
         return self._choose(current)
 
     def best_so_far(self) -> Candidate | None:
         """The candidate to keep when the search is cut short."""
         if self.chosen is not None:
             return self.chosen
-        done = [c for c in self.candidates if c.errors is not None]
+        done = [c for c in self.candidates if c.errors is not None and c.trained]
         return self._choose(simplest_close_to_best(done)) if done else None
 
     def _choose(self, candidate: Candidate) -> Candidate:
@@ -176,7 +188,8 @@ class Search:
         tried = [self._network(hidden, (grid,), lamb) for hidden in WIDTHS
                  if self._parameters(hidden, grid) <= self.max_parameters]
         for hidden in WIDER:
-            if len(tried) < 2 or not clearly_better(tried[-1], _best(tried[:-1])):
+            if len(tried) < 2 or not tried[-1].trained or not any(c.trained for c in tried[:-1]) \
+                    or not clearly_better(tried[-1], _best(tried[:-1])):
                 break
             if self._parameters(hidden, grid) > self.max_parameters:
                 break
@@ -215,12 +228,17 @@ class Search:
 
     def _train(self, model, candidate: Candidate, t0: float) -> Candidate:
         """Fit ``model`` at its grid (early stopping on the validation rows) into ``candidate``."""
-        r, grid = self.recipe, model.grid
-        each = None
-        if self.on_step is not None:
-            each = lambda step, history: self.on_step(candidate.label, grid, step, r.steps, history)  # noqa: E731
+        r, grid, patience = self.recipe, model.grid, self.recipe.early_stopping
+
+        def each(step, history):
+            if self.on_step is not None:
+                self.on_step(candidate.label, grid, step, r.steps, history)
+            # a plateau: the last `patience` steps gained less than 1% (early stopping keeps the best state)
+            val = history.val_rmse
+            return patience is not None and len(val) > patience and val[-1] > (1 - MIN_STEP_GAIN) * val[-1 - patience]
+
         history = model.fit(self.X, self.y, steps=r.steps, optimizer=r.optimizer, lamb=candidate.lamb,
-                            batch_size=r.batch_size, X_val=self.X_val, y_val=self.y_val, patience=r.early_stopping,
+                            batch_size=r.batch_size, X_val=self.X_val, y_val=self.y_val, patience=patience,
                             progress=False, seed=r.seed, callback=each)
         kept = len(history) if history.best_step is None else history.best_step
         candidate.schedule.append((grid, kept))
