@@ -478,3 +478,15 @@ def test_help_and_version_do_not_import_torch(args):
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "imported:"  # nothing heavy: answers in a fraction of a second
+
+
+def test_info_shows_the_validation_error_of_a_model_saved_from_the_estimator(tmp_path):
+    rng = np.random.default_rng(3)
+    X = rng.uniform(-1, 1, size=(120, 2))
+    y = X[:, 0] - 2 * X[:, 1] + 0.1 * rng.standard_normal(120)
+    est = kanopy.KANRegressor(steps=5, lamb=0.0).fit(X, y)
+    est.model_.save(tmp_path / "e.kan")
+    info = run("info", tmp_path / "e.kan")
+    assert info.exit_code == 0
+    assert f"validation RMSE {est.validation_rmse_:.4g}" in info.stdout and "before the refit" in info.stdout
+    assert "chosen" in info.stdout and "resumable" in info.stdout
