@@ -19,10 +19,10 @@ from .model import KAN
 RELATIVE_PENALTIES = torch.logspace(-6, 4, 41, dtype=torch.float64)
 
 
-def ridge_loo(Z: torch.Tensor, T: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def ridge_loo(Z: torch.Tensor, T: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """Ridge regression of T (N, m) on Z (N, n) with an (unpenalised) intercept, the penalty
     chosen for each output by leave-one-out error in closed form (residual / (1 - leverage)).
-    Returns (W (n, m), b (m,), penalties (m,))."""
+    Returns (W (n, m), b (m,), penalties (m,), leave-one-out residuals (N, m) at them)."""
     n_rows = Z.shape[0]
     z_mean, t_mean = Z.mean(dim=0), T.mean(dim=0)
     Zc, Tc = Z - z_mean, T - t_mean
@@ -30,15 +30,26 @@ def ridge_loo(Z: torch.Tensor, T: torch.Tensor) -> tuple[torch.Tensor, torch.Ten
     UtT = U.T @ Tc  # (r, m)
     U2 = U**2
     alphas = RELATIVE_PENALTIES.to(Z) * n_rows  # (A,)
-    loo = []
-    for alpha in alphas:
+    best_error = torch.full((T.shape[1],), float("inf"), dtype=Z.dtype)
+    best = torch.zeros(T.shape[1], dtype=torch.long)
+    best_loo = torch.zeros_like(T)
+    for index, alpha in enumerate(alphas):
         shrink = s**2 / (s**2 + alpha)  # (r,): fraction of each singular direction kept
         residual = Tc - U @ (shrink[:, None] * UtT)  # (N, m)
         leverage = U2 @ shrink + 1.0 / n_rows  # (N,), the intercept's share included
-        loo.append(((residual / (1 - leverage).clamp_min(1e-12)[:, None]) ** 2).mean(dim=0))
-    best = torch.argmin(torch.stack(loo), dim=0)  # (m,)
+        loo = residual / (1 - leverage).clamp_min(1e-12)[:, None]
+        error = (loo**2).mean(dim=0)
+        better = error < best_error  # the first (smallest) penalty among equals, as RidgeCV
+        best_error, best = torch.where(better, error, best_error), torch.where(better, index, best)
+        best_loo = torch.where(better, loo, best_loo)
     W = Vt.T @ ((s / (s**2 + alphas[best][:, None])).T * UtT)  # (n, m)
-    return W, t_mean - z_mean @ W, alphas[best]
+    return W, t_mean - z_mean @ W, alphas[best], best_loo
+
+
+def mean_loo(T: torch.Tensor) -> torch.Tensor:
+    """Leave-one-out residuals (N, m) of predicting the mean of the other rows."""
+    n_rows = T.shape[0]
+    return (T - T.mean(dim=0)) * n_rows / (n_rows - 1)
 
 
 def linear_kan(model: KAN, X: torch.Tensor, y: torch.Tensor, mean_only: bool = False) -> torch.Tensor:
@@ -55,7 +66,7 @@ def linear_kan(model: KAN, X: torch.Tensor, y: torch.Tensor, mean_only: bool = F
             W, b = Z.new_zeros(Z.shape[1], T.shape[1]), T.mean(dim=0)
             penalties = torch.full((T.shape[1],), float("inf"), dtype=model.dtype)
         else:
-            W, b, penalties = ridge_loo(Z, T)
+            W, b, penalties, _ = ridge_loo(Z, T)
         coef = W[:, None, :] * greville(layer.knots, layer.k)[:, :, None]  # (n, G+k, m)
         coef[0] += b  # the intercept rides on the first edge (a spline holds constants exactly)
         layer.coef.copy_(coef)

@@ -4,7 +4,8 @@ Candidates, cheapest first, each kept at its best validation state (early stoppi
 :func:`kanopy.fit.fit`'s ``patience``):
 
 1. the mean of the training targets and the linear model (ridge, its penalty chosen by
-   leave-one-out; :mod:`kanopy.linear`): closed forms, both written as KANs;
+   leave-one-out; :mod:`kanopy.linear`): closed forms, both written as KANs, the linear one
+   going on when its leave-one-out error over all rows is clearly below the mean's;
 2. the additive model [n, m] and networks with one hidden layer of 1, 2 and 5 nodes at the
    first (coarsest) grid; wider layers (10, 20) only while each is clearly better than every
    narrower one;
@@ -142,7 +143,8 @@ class Search:
         ladder = GRID_LADDER if r.grids == AUTO else r.grids
         lamb = 0.0 if r.lamb == AUTO else r.lamb
         if r.hidden == AUTO:
-            pool = [self._baseline("mean"), self._baseline("linear")]
+            mean, line = self._baseline("mean"), self._baseline("linear")
+            pool = [line if self._linear_beats_mean() else mean]
             pool += self._widths(ladder[0], lamb)
             current = simplest_close_to_best(pool)
         else:
@@ -170,8 +172,24 @@ class Search:
         return candidate
 
     def no_better_than_mean(self, candidate: Candidate) -> bool:
-        """Whether ``candidate`` predicts the validation rows no better than the training mean."""
-        return candidate.kind == "mean" or float(candidate.errors.mean()) >= float(self.mean_errors.mean())
+        """Whether ``candidate`` predicts no better than the mean: it is the mean, or a network
+        whose validation error is not below the training mean's (the linear model is chosen
+        only when clearly better than the mean)."""
+        if candidate.kind != "kan":
+            return candidate.kind == "mean"
+        return float(candidate.errors.mean()) >= float(self.mean_errors.mean())
+
+    def _linear_beats_mean(self) -> bool:
+        """The linear model against the mean by their leave-one-out errors over all the rows the
+        search sees (training and validation): closed forms, and far more rows than the
+        validation split alone, which on a small table holds a handful."""
+        X, y = torch.cat([self.X, self.X_val]), torch.cat([self.y, self.y_val])
+        model = start(X, y, self.recipe, width=[X.shape[1], y.shape[1]], grid=1)
+        with torch.no_grad():
+            Z, T = model.scaled_inputs(X), (y - model.out_shift) / model.out_scale
+        line = Candidate(label="linear", kind="linear", model=None, errors=(linear.ridge_loo(Z, T)[3] ** 2).sum(dim=1))
+        mean = Candidate(label="mean", kind="mean", model=None, errors=(linear.mean_loo(T) ** 2).sum(dim=1))
+        return clearly_better(line, mean)
 
     # --------------------------------------------------------------------- the candidates
     def _baseline(self, kind: str) -> Candidate:
