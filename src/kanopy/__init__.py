@@ -1,12 +1,16 @@
-"""kanopy: Kolmogorov-Arnold Networks for science."""
+"""kanopy: Kolmogorov-Arnold Networks for science.
+
+The names below are imported on first use (PEP 562), so that ``import kanopy`` and the
+``kanopy`` command's ``--help`` do not pay for importing PyTorch before they need it."""
 
 __version__ = "0.1.0"
 
-from . import prune
-from .fit import History
-from .io import ModelFileError
-from .layer import KANLayer
-from .model import KAN
+import importlib
+import importlib.util
+
+_LAZY = {  # public name: module that defines it
+    "KAN": "model", "KANLayer": "layer", "History": "fit", "ModelFileError": "io", "KANRegressor": "estimator",
+}
 
 
 def discover(X, y, var_names=None, *, effort: float | None = None, budget_s: float | None = None, seed: int = 0,
@@ -21,7 +25,7 @@ def discover(X, y, var_names=None, *, effort: float | None = None, budget_s: flo
                      budget_s=budget_s, seed=seed, verbose=verbose, log=log)
 
 
-def load(path, device="cpu") -> KAN:
+def load(path, device="cpu"):
     """Read a model file written by ``KAN.save`` (safetensors + JSON; never pickle)."""
     from .io import load_model
 
@@ -29,12 +33,18 @@ def load(path, device="cpu") -> KAN:
 
 
 def __getattr__(name):
-    # KANRegressor needs scikit-learn (optional): imported on first use only
-    if name == "KANRegressor":
-        from .estimator import KANRegressor
+    if name in _LAZY:  # KANRegressor needs scikit-learn (optional): its ImportError says so
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    elif not name.startswith("_") and importlib.util.find_spec(f"{__name__}.{name}") is not None:
+        value = importlib.import_module(f".{name}", __name__)  # a submodule: kanopy.prune, kanopy.symbolic...
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
-        return KANRegressor
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+def __dir__():
+    return sorted([*globals(), *_LAZY])
 
 
 __all__ = ["KAN", "KANLayer", "History", "ModelFileError", "discover", "load", "prune", "__version__"]

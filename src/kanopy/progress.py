@@ -1,8 +1,25 @@
-"""A progress bar for training loops (rich), silent when disabled."""
+"""Progress bars for training loops (rich), silent when disabled. Bars are drawn on an
+interactive terminal (or notebook) only: redrawn into a file or a pipe they would leave
+blank lines or escape codes behind."""
 
 from __future__ import annotations
 
+from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+
+def interactive(console: Console) -> bool:
+    """Whether bars on ``console`` can redraw in place (a terminal or a notebook)."""
+    return console.is_terminal or console.is_jupyter
+
+
+def bars(console: Console | None = None, enabled: bool = True) -> Progress:
+    """A transient rich Progress (description, bar, count, a ``metrics`` field, clock) on
+    ``console`` (default: stdout), disabled unless ``enabled`` and the console is interactive."""
+    console = console or Console()
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[metrics]}"), TimeElapsedColumn(), console=console, transient=True,
+                    disable=not (enabled and interactive(console)))
 
 
 class StepProgress:
@@ -14,10 +31,7 @@ class StepProgress:
 
     def __enter__(self):
         if self.enabled:
-            self._progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[metrics]}"), TimeElapsedColumn(), transient=True,
-            )
+            self._progress = bars()
             self._progress.__enter__()
             self._task = self._progress.add_task(self.description, total=self.total, metrics="")
         return self
