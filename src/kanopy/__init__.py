@@ -7,6 +7,7 @@ from .fit import History
 from .io import ModelFileError
 from .layer import KANLayer
 from .model import KAN
+from .multistage import MultiStageKAN, fit_multistage
 
 
 def discover(X, y, var_names=None, budget_s: float = 60.0, seed: int = 0, verbose: bool = False, log=None):
@@ -16,8 +17,9 @@ def discover(X, y, var_names=None, budget_s: float = 60.0, seed: int = 0, verbos
     return _discover(X, y, var_names=var_names, budget_s=budget_s, seed=seed, verbose=verbose, log=log)
 
 
-def load(path, device="cpu") -> KAN:
-    """Read a model file written by ``KAN.save`` (safetensors + JSON; never pickle)."""
+def load(path, device="cpu"):
+    """Read a model file written by ``KAN.save`` or ``MultiStageKAN.save`` (safetensors +
+    JSON; never pickle): a KAN or a MultiStageKAN."""
     from .io import load_model
 
     return load_model(path, device=device)
@@ -32,4 +34,5 @@ def __getattr__(name):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["KAN", "KANLayer", "History", "ModelFileError", "discover", "load", "prune", "__version__"]
+__all__ = ["KAN", "KANLayer", "History", "ModelFileError", "MultiStageKAN", "discover", "fit_multistage", "load",
+           "prune", "__version__"]
