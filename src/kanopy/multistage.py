@@ -222,7 +222,7 @@ class MultiStageKAN(nn.Module):
 # ---------------------------------------------------------------------------- fitting
 def fit_multistage(X, y, stages: int = 4, *, width=None, k: int = 5, seed: int = 0, X_val=None, y_val=None,
                    val_fraction: float = 0.2, grids=(3, 5, 10), steps: int = 20, shrink: bool = True,
-                   lm_steps: int = 30, max_grid: int | None = None, min_gain: float = 2.0,
+                   lm_steps: int = 100, max_grid: int | None = None, min_gain: float = 2.0,
                    points_per_cycle: float = 9.0, structure_rows: int = 2000, log=None) -> MultiStageKAN:
     """Fit (X, y) with up to ``stages`` KAN stages, each on the normalised residual of the
     ones before (see the module docstring); float64. Returns a :class:`MultiStageKAN` whose
@@ -237,7 +237,8 @@ def fit_multistage(X, y, stages: int = 4, *, width=None, k: int = 5, seed: int =
     max_grid: the finest grid (default: the largest whose parameters are at most a quarter
     of the training rows); min_gain: a grid doubling must divide the validation RMSE by at
     least this; points_per_cycle: grid intervals per cycle of a residual's dominant
-    frequency; log: a callable receiving one line per stage (e.g. ``print``)."""
+    frequency; structure_rows: rows the structure search of a network stage uses; log: a
+    callable receiving one line per stage (e.g. ``print``)."""
     X, y, X_val, y_val = _data(X, y, X_val, y_val, val_fraction, seed)
     if not isinstance(stages, int) or isinstance(stages, bool) or stages < 1:
         raise ValueError(f"stages must be a positive integer, got {stages!r}")
@@ -371,17 +372,23 @@ def _spline_stage(X, target, grid, k, seed) -> KAN:
 def _network_stage(X, target, X_val, t_val, width, k, seed, grids, steps, shrink, lm_steps, max_grid, min_gain,
                    structure_rows, floor):
     """A KAN of `width` fitted to target. Structure first, cheaply (cubic splines, the first
-    `structure_rows` rows): LBFGS over `grids`, optional shrink; then order k and
+    `structure_rows` rows): LBFGS over `grids`, keeping the grid with the lowest validation
+    RMSE (with few rows a fine grid overfits), optional shrink; then order k and
     Levenberg-Marquardt on finer and finer grids (see _lm_grid_extension)."""
     from .prune import shrink as shrink_nodes
 
     Xs, ts = X[:structure_rows], target[:structure_rows]
     stage = KAN(width, grid=grids[0], k=STRUCTURE_K, seed=seed)
     set_scaling(stage, X, target)
+    best, best_val = stage, math.inf
     for grid in grids:
         if grid != stage.grid:
             stage.refine(grid)
         stage.fit(Xs, ts, steps=steps, optimizer="lbfgs", progress=False)
+        val = _rmse(stage, X_val, t_val)
+        if val < best_val:
+            best, best_val = copy.deepcopy(stage), val
+    stage = best
     if shrink and len(stage.width) > 2:
         stage = shrink_nodes(stage, Xs, ts, refit_steps=SHRINK_REFIT_STEPS)
     if k != stage.k:
@@ -396,14 +403,14 @@ def _lm_grid_extension(stage, X, target, X_val, t_val, lm_steps, max_grid, min_g
     hidden values, and beyond one interval outside its grid a spline is only linear). The
     refinement factor is what the error needs to reach `floor` (spline error ~ h^(k+1))."""
     cap = max_grid or _largest_grid(stage, X.shape[0] // 4)
-    _cover(stage, X)
-    _lm(stage, X, target, lm_steps)
+    cover_inputs(stage, X)
+    fit_lm(stage, X, target, lm_steps)
     best, best_val = stage, _rmse(stage, X_val, t_val)
     while best.grid < cap and best_val > floor:
         factor = min(4, max(2, math.ceil((2 * best_val / floor) ** (1 / (best.k + 1)))))
         trial = copy.deepcopy(best).refine(min(cap, factor * best.grid))
-        _cover(trial, X)
-        _lm(trial, X, target, lm_steps)
+        cover_inputs(trial, X)
+        fit_lm(trial, X, target, lm_steps)
         val = _rmse(trial, X_val, t_val)
         if not val < best_val:
             break
@@ -415,7 +422,7 @@ def _lm_grid_extension(stage, X, target, X_val, t_val, lm_steps, max_grid, min_g
 
 
 @torch.no_grad()
-def _cover(stage: KAN, X: torch.Tensor, rows: int = 4000) -> None:
+def cover_inputs(stage: KAN, X: torch.Tensor, rows: int = 4000) -> None:
     """Move the knots of every layer whose inputs on X leave its grid domain to their range
     (KANLayer.update_grid; on `rows` rows plus each input's extreme rows: a refit on all rows
     would cost a dense least-squares solve per input for nothing)."""
@@ -430,7 +437,7 @@ def _cover(stage: KAN, X: torch.Tensor, rows: int = 4000) -> None:
     stage.fit_state = None
 
 
-def _lm(stage, X, target, steps):
+def fit_lm(stage: KAN, X: torch.Tensor, target: torch.Tensor, steps: int = 30):
     """Levenberg-Marquardt until a step improves the training RMSE by less than 1%, on the
     first max(LM_MIN_ROWS, LM_ROWS_PER_PARAMETER * parameters) rows (the rows are in random
     order): the per-sample Jacobian is the cost, and more rows than that do not move a fit
@@ -441,7 +448,8 @@ def _lm(stage, X, target, steps):
         return len(r) >= 2 and r[-1] > 0.99 * r[-2]
 
     n = max(LM_MIN_ROWS, LM_ROWS_PER_PARAMETER * stage.num_parameters())
-    stage.fit(X[:n], target[:n], steps=steps, optimizer="lm", update_grid=False, progress=False, callback=converged)
+    return stage.fit(X[:n], target[:n], steps=steps, optimizer="lm", update_grid=False, progress=False,
+                     callback=converged)
 
 
 @torch.no_grad()
