@@ -113,3 +113,11 @@ def write_section(name: str, markdown: str) -> None:
         text = text.rstrip() + "\n\n" + block + "\n"
     DOC.parent.mkdir(parents=True, exist_ok=True)
     DOC.write_text(text)
+
+
+# torch's OpenMP threads spin while they wait; on a machine whose cores other processes also
+# use, a spinning thread takes the core from the one doing the work, and small fused-kernel
+# calls ran 20-60x slower (kanopy's LBFGS step on [2, 1], 1,200 rows: 5 ms passive, 280 ms
+# spinning, 2 threads, load ~7 on 2 cores). Benchmarks that set it say so with this line.
+THREADS_NOTE = ("OMP_WAIT_POLICY=PASSIVE (set by the script before torch loads: waiting OpenMP threads sleep "
+                "instead of spinning, which on a shared machine otherwise steals the cores from the work).")

@@ -9,7 +9,8 @@ import importlib
 import importlib.util
 
 _LAZY = {  # public name: module that defines it
-    "KAN": "model", "KANLayer": "layer", "History": "fit", "ModelFileError": "io", "KANRegressor": "estimator",
+    "KAN": "model", "KANLayer": "layer", "History": "history", "ModelFileError": "io", "KANRegressor": "estimator",
+    "MultiStageKAN": "multistage", "fit_multistage": "multistage",
 }
 
 
@@ -26,7 +27,8 @@ def discover(X, y, var_names=None, *, effort: float | None = None, budget_s: flo
 
 
 def load(path, device="cpu"):
-    """Read a model file written by ``KAN.save`` (safetensors + JSON; never pickle)."""
+    """Read a model file written by ``KAN.save`` or ``MultiStageKAN.save`` (safetensors +
+    JSON; never pickle): a KAN or a MultiStageKAN."""
     from .io import load_model
 
     return load_model(path, device=device)
@@ -47,4 +49,5 @@ def __dir__():
     return sorted([*globals(), *_LAZY])
 
 
-__all__ = ["KAN", "KANLayer", "History", "ModelFileError", "discover", "load", "prune", "__version__"]
+__all__ = ["KAN", "KANLayer", "History", "ModelFileError", "MultiStageKAN", "discover", "fit_multistage", "load",
+           "prune", "__version__"]
