@@ -20,6 +20,8 @@ import math
 
 import torch
 
+from . import blas
+
 MAX_ORDER = 5
 
 
@@ -226,12 +228,8 @@ def solve_least_squares(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
     Elsewhere a tiny ridge row block keeps QR well posed."""
     if A.device.type == "cpu":
         rcond = torch.finfo(A.dtype).eps * max(A.shape[-2:])
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
+        with blas.sequential():
             return torch.linalg.lstsq(A, B, rcond=rcond, driver="gelsd").solution
-        finally:
-            torch.set_num_threads(threads)
     p = A.shape[-1]
     scale = A.abs().amax(dim=(-2, -1), keepdim=True).clamp_min(torch.finfo(A.dtype).tiny)
     ridge = torch.eye(p, dtype=A.dtype, device=A.device) * scale * math.sqrt(torch.finfo(A.dtype).eps)

@@ -118,7 +118,7 @@ class DataObjective(Objective):
         self.last: Measure | None = None
         self._fused = self.fused = None
         if loss.fused_kind in FUSED:  # the regulariser, when asked for, is part of the fused objective
-            self._fused = FUSED[loss.fused_kind](model, dict(reg_options))
+            self._fused = FUSED[loss.fused_kind](model, dict(reg_options, lamb=self.lamb))
 
     def set_batch(self, X: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None = None) -> None:
         self.X, self.y, self.weight = X, y, weight
