@@ -30,6 +30,52 @@ def machine() -> str:
             f"Python {sys.version.split()[0]}{gpu}")
 
 
+def isa() -> str:
+    """The CPU's vector extensions that matter here, from /proc/cpuinfo (e.g. "avx2 avx512f")."""
+    try:
+        flags = set()
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith(("flags", "Features")):
+                flags.update(line.split(":", 1)[1].split())
+        found = [f for f in ("avx2", "fma", "avx512f", "neon", "asimd", "sve") if f in flags]
+        return " ".join(found) or "none of avx2/avx512f/neon"
+    except OSError:
+        return platform.machine()
+
+
+# environment variables that choose the kernels' build or the ISA torch runs on: part of a command
+ENV_KNOBS = ("KANOPY_MARCH", "KANOPY_SIMD_BYTES", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS")
+
+
+def command(script: str) -> str:
+    """The command line that reproduces this run, environment knobs included."""
+    env = " ".join(f"{name}={os.environ[name]}" for name in ENV_KNOBS if os.environ.get(name))
+    line = f"python {script}" + ("" if len(sys.argv) == 1 else " " + " ".join(sys.argv[1:]))
+    return f"{env} {line}" if env else line
+
+
+def kernels_isa() -> tuple[str, str]:
+    """(what kanopy's kernels were built for, torch's CPU capability), building the kernels."""
+    from kanopy import _extension
+
+    return _extension.describe(), torch.backends.cpu.get_cpu_capability()
+
+
+def isa_key(description: str) -> str:
+    """Section key from the kernels' description: "AVX2+FMA (32-byte vectors, 16 registers)" -> "avx2-fma-32"."""
+    isa, _, rest = description.partition(" (")
+    width = rest.split("-byte")[0] if "-byte" in rest else ""
+    name = "".join(c if c.isalnum() else "-" for c in isa.lower()).strip("-")
+    return "-".join(part for part in (name, width) if part)
+
+
+def build_line(kernels: str, torch_isa: str) -> str:
+    """One markdown line naming the ISA of everything that ran."""
+    mkl = os.environ.get("MKL_ENABLE_INSTRUCTIONS")
+    return (f"CPU flags: {isa()}. kanopy kernels: {kernels}; torch (and the peers) on its `{torch_isa}` "
+            f"kernels{', MKL limited to ' + mkl if mkl else ''}.")
+
+
 def commit() -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
@@ -67,3 +113,11 @@ def write_section(name: str, markdown: str) -> None:
         text = text.rstrip() + "\n\n" + block + "\n"
     DOC.parent.mkdir(parents=True, exist_ok=True)
     DOC.write_text(text)
+
+
+# torch's OpenMP threads spin while they wait; on a machine whose cores other processes also
+# use, a spinning thread takes the core from the one doing the work, and small fused-kernel
+# calls ran 20-60x slower (kanopy's LBFGS step on [2, 1], 1,200 rows: 5 ms passive, 280 ms
+# spinning, 2 threads, load ~7 on 2 cores). Benchmarks that set it say so with this line.
+THREADS_NOTE = ("OMP_WAIT_POLICY=PASSIVE (set by the script before torch loads: waiting OpenMP threads sleep "
+                "instead of spinning, which on a shared machine otherwise steals the cores from the work).")

@@ -7,7 +7,10 @@ Parts (``--only`` picks some):
   against the pure-PyTorch backend in float64, on the layer-sweep configurations;
 * ``layer-sweep``: one layer, batch x (in = out) x G, k = 3, float32 and float64;
 * ``networks``: [2, 5, 1] and [4, 100, 100, 100, 1] on 1,000 samples (full batch);
-* ``fit``: one LBFGS ``fit`` step at the science scale, kanopy vs pykan.
+* ``fit``: one LBFGS ``fit`` step at the science scale, kanopy vs pykan;
+* ``regulariser``: kanopy's fit step and objective evaluation with the sparsity regulariser
+  (lamb > 0) against the same without it (lamb = 0), and against the regularised step as it
+  ran before the fused regulariser (autograd over the traced edge activations).
 
 Timed tasks: forward (no grad), forward+backward (MSE to a fixed random target), a full
 optimizer step (torch.optim.Adam(fused=True) on the trainable parameters, same for every implementation)
@@ -15,8 +18,14 @@ and the bytes saved for backward (saved_tensors_hooks, each storage counted once
 Within a configuration the implementations take turns (round-robin, rotating the start),
 after warm-up; medians and min-max of the repeats are reported.
 
-Writes the `speed` section of docs/benchmarks.md and docs/speed_vs_grid.png.
+The kernels are built for the CPU they run on; the environment picks another build and the
+ISA torch and the peers use, e.g. an AVX2 run on an AVX-512 machine:
+    KANOPY_MARCH=x86-64-v3 ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 python bench/speed.py
+
+Writes the section `speed-<kernel ISA>` (`speed-headline-<ISA>` with --headline) of
+docs/benchmarks.md, and docs/speed_vs_grid.png for a full run.
     python bench/speed.py                  # everything
+    python bench/speed.py --headline       # the acceptance points: batch 1024, 64->64, float32, G 10 and 50
     python bench/speed.py --quick          # smoke run: few repeats, a few configurations
     python bench/speed.py --only check layer-sweep
 """
@@ -47,9 +56,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _report  # noqa: E402
 
 import kanopy  # noqa: E402
-from kanopy import _extension, demo  # noqa: E402
+from kanopy import _extension, demo, kernels  # noqa: E402
 
-PARTS = ("check", "layer-sweep", "networks", "fit")
+PARTS = ("check", "layer-sweep", "networks", "fit", "regulariser")
 TASKS = ("forward", "forward+backward", "optimizer step")
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 PLOT = _report.DOC.parent / "speed_vs_grid.png"
@@ -426,6 +435,74 @@ def fit_steps(args):
     return rows
 
 
+@contextlib.contextmanager
+def _unfused_when_regularised():
+    """The objective as before the fused regulariser: with lamb > 0 no fused objective, so
+    fit evaluates it by autograd over model.trace (the (N, in, out) edge activations)."""
+    build = kernels.FusedObjective.__dict__["build"]
+
+    def plain_only(cls, model, reg=None):
+        return None if reg and reg.get("lamb") else build.__func__(cls, model, reg)
+
+    kernels.FusedObjective.build = classmethod(plain_only)
+    try:
+        yield
+    finally:
+        kernels.FusedObjective.build = build
+
+
+REG_CASES = [("[2, 5, 1], G=10", [2, 5, 1], 10, 1000), ("[8, 8, 1], G=5", [8, 8, 1], 5, 2000),
+             ("[16, 16, 16, 1], G=10", [16, 16, 16, 1], 10, 3000)]
+
+
+REG_STEPS = 5  # fit steps per timed fit
+REG_SLOW_REPEATS = 3  # repeats of the unfused (autograd) fits, 20-30x slower
+
+
+def regulariser(args):
+    """Seconds per fit step (a fit of REG_STEPS LBFGS steps of up to 20 iterations each) and
+    per objective evaluation: lamb = 0, lamb = 0.01 (fused) and lamb = 0.01 by autograd (as
+    before), interleaved."""
+    rows = []
+    dtype = torch.float64
+    reg = dict(lamb_l1=1.0, lamb_entropy=2.0, lamb_coef=0.0, lamb_coefdiff=0.0)
+    for label, widths, G, n in REG_CASES:
+        g = torch.Generator().manual_seed(0)
+        X = torch.rand(n, widths[0], generator=g, dtype=dtype) * 2 - 1
+        y = torch.sin(X.sum(1, keepdim=True)) + X[:, :1] ** 2
+
+        def per_step(lamb, unfused=False):
+            model = kanopy.KAN(widths, grid=G, k=K, dtype=dtype, seed=0)
+            with _unfused_when_regularised() if unfused else contextlib.nullcontext():
+                start = time.perf_counter()
+                model.fit(X, y, steps=REG_STEPS, lamb=lamb, progress=False, update_grid=False)
+            return (time.perf_counter() - start) / REG_STEPS
+
+        model = kanopy.KAN(widths, grid=G, k=K, dtype=dtype, seed=0)
+        objectives = {lamb: kernels.FusedObjective.build(model, dict(lamb=lamb, **reg)) for lamb in (0.0, 0.01)}
+        runs = {"fit step, lamb=0": lambda: per_step(0.0), "fit step, lamb=0.01": lambda: per_step(0.01),
+                "fit step, lamb=0.01 unfused (before)": lambda: per_step(0.01, unfused=True)}
+        evals = {f"evaluation, lamb={lamb:g}": (lambda f=f: _timed(lambda: f(X, y))) for lamb, f in objectives.items()}
+        cells = {name: Cell() for name in (*runs, *evals)}
+        cells["fit step, lamb=0.01 unfused (before)"].few = True
+        for fn in (*runs.values(), *evals.values()):
+            fn()  # warm-up
+        names = list(runs)
+        for r in range(args.fit_repeats):
+            for name in names[r % len(names):] + names[: r % len(names)]:
+                if "unfused" not in name or r < REG_SLOW_REPEATS:
+                    cells[name].times.append(runs[name]())
+            for _ in range(5):
+                for name, fn in evals.items():
+                    cells[name].times.append(fn())
+        step_base, eval_base = cells["fit step, lamb=0"].median, cells["evaluation, lamb=0"].median
+        for name, cell in cells.items():
+            base = eval_base if name.startswith("evaluation") else step_base
+            rows.append([label, n, name, cell.text(), f"{cell.median / base:.2f}"])
+        print("regulariser", label, {k: c.text() for k, c in cells.items()}, flush=True)
+    return rows
+
+
 # ------------------------------------------------------------------ report
 def _mb(entry) -> str:
     if isinstance(entry, str):
@@ -526,6 +603,9 @@ def sweep_tables(times, memory, impls, args):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smoke run: 3 repeats, batch 1024, 64->64, G in {10, 50}")
+    parser.add_argument("--headline", action="store_true",
+                        help="the acceptance points only: layer sweep at batch 1024, 64->64, float32, G in {10, 50}, "
+                             "the check, the fit step and the regulariser")
     parser.add_argument("--only", nargs="+", choices=PARTS, default=list(PARTS))
     parser.add_argument("--impls", nargs="+", choices=[i.name for i in IMPLS], metavar="NAME",
                         help=f"subset of {[i.name for i in IMPLS]} (default: all)")
@@ -547,15 +627,20 @@ def main():
     args.nets, args.net_grids = [[2, 5, 1], [4, 100, 100, 100, 1]], [10, 50]
     if args.quick:
         args.repeats, args.fit_repeats = 3, 3
+    if args.quick or args.headline:
         args.batches, args.widths, args.grids = [1024], [64], [10, 50]
         args.nets, args.net_grids = [[2, 5, 1]], [10]
+    if args.headline:
+        args.dtypes = ["float32"]
+        args.only = [part for part in args.only if part != "networks"]
     if args.skip_after is None:
         args.skip_after = 1.0 if args.quick else 10.0
     torch.set_num_threads(args.threads)
     torch._inductor.config.compile_threads = 1  # no background compile workers competing for the cores
     impls = [i for i in IMPLS if not args.impls or i.name in args.impls]
     fused = _extension.ops() is not None  # build the C++ kernels now, outside any timing
-    print(f"kanopy fused kernels available: {fused}", flush=True)
+    kernels_isa, torch_isa = _report.kernels_isa()
+    print(f"kanopy fused kernels: {kernels_isa}; torch CPU capability: {torch_isa}", flush=True)
 
     start = time.perf_counter()
     sections = []
@@ -583,6 +668,8 @@ def main():
                 net_rows, net_mem = networks(net_runner, args)
             if "fit" in args.only:
                 fit_rows = fit_steps(args)
+            if "regulariser" in args.only:
+                reg_rows = regulariser(args)
         finally:
             os.chdir(cwd)
     elapsed = time.perf_counter() - start
@@ -617,11 +704,20 @@ def main():
             "train RMSE reached after the step is given too.\n\n"
             + _report.table(["dtype", "implementation", "s per step, median (min-max)", "time / kanopy",
                              "train RMSE after the step"], fit_rows))))
-    command = "python bench/speed.py" + ("" if len(sys.argv) == 1 else " " + " ".join(sys.argv[1:]))
-    markdown = f"""## Speed: kanopy vs pykan 0.2.8, flashkan 0.2.0, inkan 0.5.2 and an MLP
+    if "regulariser" in args.only:
+        sections.append(("Sparsity regulariser: fit step and evaluation, lamb > 0 against lamb = 0", (
+            f"float64, full batch, x uniform on [-1, 1], y = sin(sum x) + x_1^2; fit step: the time of "
+            f"`model.fit(X, y, steps={REG_STEPS}, lamb=lamb, update_grid=False)` on a fresh model over {REG_STEPS} "
+            "(a step is one LBFGS call of up to 20 iterations with a strong-Wolfe line search; the objectives "
+            "differ, so the evaluations per step may too); evaluation: one call of the fused objective (loss "
+            "and gradient, `kernels.FusedObjective`), 5 per round. "
+            "\"unfused (before)\": the regularised objective by autograd over `model.trace`, as fit computed it "
+            "before the regulariser joined the fused kernels. Interleaved; ratio to lamb = 0 in the last column.\n\n"
+            + _report.table(["model", "samples", "what", "ms, median (min-max)", "time / lamb=0"], reg_rows))))
+    markdown = f"""## Speed ({kernels_isa.split(" (")[0]} kernels, torch {torch_isa}): kanopy vs pykan 0.2.8, flashkan 0.2.0, inkan 0.5.2 and an MLP
 
-`{command}` (commit {_report.commit()}, took {elapsed / 60:.1f} min).
-Machine: {_report.machine()}. kanopy fused C++ kernels: {"yes" if fused else "**not available, torch fallback**"}.
+`{_report.command("bench/speed.py")}` (commit {_report.commit()}, took {elapsed / 60:.1f} min).
+Machine: {_report.machine()}. {_report.build_line(kernels_isa, torch_isa)}
 
 One process; within each configuration the implementations take turns call by call (rotating
 who goes first) after warm-up (two calls; flashkan and inkan compile with torch.compile on their
@@ -638,7 +734,7 @@ pykan as constructed (`auto_save=False`). All implementations run float64 via `.
 """ + "\n\n".join(f"### {title}\n\n{body}" for title, body in sections)
     print(markdown)
     if not args.no_write:
-        _report.write_section("speed", markdown)
+        _report.write_section(("speed-headline-" if args.headline else "speed-") + _report.isa_key(kernels_isa), markdown)
     if not checks_ok:
         sys.exit("kanopy's outputs did not match the reference: see the correctness table")
 

@@ -10,7 +10,10 @@ one LBFGS call of up to 20 iterations in both libraries). Runs:
 * kanopy demo pipeline: what `kanopy demo` does (shrink to [2, 1, 1] at grid 20, then
   Levenberg-Marquardt), for scale.
 
-Writes the `toy` section of docs/benchmarks.md.
+Writes the `toy-<kernel ISA>` section of docs/benchmarks.md. The kernels are built for the CPU
+they run on; the environment picks another build and the ISA torch (and so pykan) uses, e.g.
+an AVX2 run on an AVX-512 machine:
+    KANOPY_MARCH=x86-64-v3 ATEN_CPU_CAPABILITY=avx2 MKL_ENABLE_INSTRUCTIONS=AVX2 python bench/toy.py
     python bench/toy.py [--repeats 3] [--pykan-repeats 1] [--steps 200]
 """
 
@@ -101,6 +104,8 @@ def main():
     parser.add_argument("--no-write", action="store_true", help="print, do not touch docs/benchmarks.md")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
+    kernels_isa, torch_isa = _report.kernels_isa()  # builds the kernels now, outside any timing
+    print(f"kanopy kernels: {kernels_isa}; torch CPU capability: {torch_isa}", flush=True)
 
     X, y = demo.toy_data(args.n, seed=1)
     Xt, yt = demo.toy_data(args.n, seed=2)
@@ -144,12 +149,12 @@ def main():
                    f"(best over the schedule {summaries['kanopy']['best']:.2e} vs {summaries['pykan']['best']:.2e}).\n")
     per_grid_headers = ["grid"] + [h for key in ("kanopy", "pykan") if runs[key]
                                    for h in (f"{key} test RMSE", f"{key} cumulative s")]
-    markdown = f"""## Toy problem: exp(sin(pi x) + y^2), [2, 5, 1], grids 3 -> 100
+    markdown = f"""## Toy problem ({kernels_isa.split(" (")[0]} kernels, torch {torch_isa}): exp(sin(pi x) + y^2), [2, 5, 1], grids 3 -> 100
 
-`python bench/toy.py --repeats {args.repeats} --pykan-repeats {args.pykan_repeats}` (commit {_report.commit()}),
+`{_report.command("bench/toy.py")}` (commit {_report.commit()}),
 {args.n} train / {args.n} test samples, {args.steps} LBFGS steps per grid (a step = one LBFGS call of up to
 20 iterations in both libraries). Medians over repeats with different seeds (range in brackets).
-Machine: {_report.machine()}.
+Machine: {_report.machine()}. {_report.build_line(kernels_isa, torch_isa)}
 
 {_report.table(["run", "repeats", "total seconds", "best test RMSE", "test RMSE at grid 100"], rows)}
 {speedup}
@@ -159,7 +164,7 @@ Per grid (medians):
 """
     print(markdown)
     if not args.no_write:
-        _report.write_section("toy", markdown)
+        _report.write_section("toy-" + _report.isa_key(kernels_isa), markdown)
 
 
 if __name__ == "__main__":

@@ -2,10 +2,13 @@
 hostile model files refused, Ctrl-C that saves and resumes."""
 
 import csv
+import io
 import math
+import os
 import pickle
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -152,16 +155,31 @@ def test_empty_files_missing_files_and_bad_places_to_write(tmp_path, monkeypatch
     refused(run("fit", data, "--target", "y", "--out", tmp_path / "sub" / "m.kan"), "cannot write in")
 
 
-def test_usage_errors_name_the_option_without_a_traceback(tmp_path):
+def test_usage_errors_are_one_line_naming_the_option_with_exit_status_2(tmp_path):
     data = write_csv(tmp_path / "d.csv", ["x", "y"], [(1, 2), (2, 3), (3, 5)])
     for args, fragment in ((["fit", data], "Missing option '--target'"),
                            (["fit", data, "--target", "y", "--grids", "3,x"], "Invalid value for '--grids'"),
                            (["fit", data, "--target", "y", "--width", "0"], "Invalid value for '--width'"),
+                           (["fit", data, "--target", "y", "--lamb", "-1"], "Invalid value for '--lamb'"),
+                           (["fit", data, "--target", "y", "--patience", "0"], "Invalid value for '--patience'"),
                            (["fit", data, "--target", "y", "--val-frac", "1"], "Invalid value for '--val-frac'"),
-                           (["fit", data, "--target", "y", "--out", tmp_path], "'--out'")):
+                           (["fit", data, "--target", "y", "--out", tmp_path], "'--out'"),
+                           (["fit", data, "--target", "y", "--no-such-option"], "No such option"),
+                           (["no-such-command"], "No such command")):
         result = run(*args)
-        assert result.exit_code == 2 and fragment in result.stderr and "Traceback" not in result.output
+        assert result.exit_code == 2, (args, result.output)
+        lines = result.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], result.stderr
+        assert "--help" in lines[0] and result.stdout == "" and "Traceback" not in result.output
     refused(run("fit", data, "--target", "y", "--grids", "10,3"), "grids must be", "increasing")
+
+
+def test_the_readme_states_the_exit_statuses_the_command_uses():
+    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    assert (cli.EXIT_ERROR, cli.EXIT_USAGE, cli.EXIT_INTERRUPTED) == (1, 2, 130)
+    assert "bad input ends with exit status 1" in readme
+    assert "a usage error (an unknown option, a bad option value) with exit status 2" in readme
+    assert "Ctrl-C with 130" in readme
 
 
 def test_predict_with_the_wrong_features_is_refused(toy_csv, tmp_path):
@@ -198,7 +216,7 @@ def test_a_pickle_posing_as_a_model_is_refused_and_never_runs(toy_csv, tmp_path)
     refused(run("info", evil), "pickle")
     refused(run("fit", data, "--target", "y", "--resume", evil, "--out", tmp_path / "new.kan"), "pickle")
     done = subprocess.run([sys.executable, "-m", "kanopy", "predict", str(evil), str(data)], capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=600)  # a guard against a hang, not a speed check
     assert done.returncode == 1 and done.stdout == ""
     assert len(done.stderr.strip().splitlines()) == 1 and "pickle" in done.stderr and "Traceback" not in done.stderr
     assert not marker.exists() and not (tmp_path / "new.kan").exists()
@@ -269,9 +287,12 @@ def test_resume_extends_a_finished_fit_and_refuses_other_data(toy_csv, tmp_path)
     refused(run("fit", data, "--resume", tmp_path / "short.kan", "--width", "4"), "--width 4 differs from the 3")
     KAN([2, 2, 1], grid=3).save(tmp_path / "plain.kan")  # from Python: no record of its data or recipe
     three = write_csv(tmp_path / "three.csv", ["x1", "x2", "x3", "y"], [(1, 2, 3, 4), (2, 1, 0, 3), (0, 0, 1, 1)])
-    refused(run("fit", three, "--target", "y", "--resume", tmp_path / "plain.kan"), "has 2 inputs but 3 features")
+    refused(run("fit", three, "--target", "y", "--width", "2", "--grids", "3", "--resume", tmp_path / "plain.kan"),
+            "has 2 inputs but 3 features")
+    refused(run("fit", data, "--target", "y", "--features", "x1,x2", "--width", "5", "--grids", "3", "--resume",
+                tmp_path / "plain.kan"), "does not match the recipe", "width [2, 2, 1], not [2, 5, 1]")
     refused(run("fit", data, "--target", "y", "--features", "x1,x2", "--resume", tmp_path / "plain.kan"),
-            "does not match the recipe", "width [2, 2, 1], not [2, 5, 1]")
+            "--resume continues a fixed schedule", "give --width and --grids")
 
 
 def test_parquet_data(toy_csv, tmp_path):
@@ -298,3 +319,174 @@ def test_a_closed_pipe_ends_predict_quietly(toy_csv, tmp_path, monkeypatch):
     monkeypatch.setattr(cli.data, "to_text", closed)
     result = run("predict", tmp_path / "m.kan", data)
     assert result.exit_code == 1 and result.stderr == ""
+
+
+# --------------------------------------------------------------------- the default recipe
+def diabetes_csv(path):
+    """scikit-learn's diabetes table (442 rows, 10 features; bundled, no download) as CSV."""
+    sklearn_datasets = pytest.importorskip("sklearn.datasets")
+    bunch = sklearn_datasets.load_diabetes()
+    return write_csv(path, [*bunch.feature_names, "target"], np.column_stack([bunch.data, bunch.target])), bunch
+
+
+def test_default_fit_on_diabetes_beats_the_mean_and_info_shows_the_validation_error(tmp_path):
+    data, bunch = diabetes_csv(tmp_path / "diabetes.csv")
+    result = run("fit", data, "--target", "target", "--out", tmp_path / "d.kan")
+    assert result.exit_code == 0, result.output
+    assert "mean" in result.stdout and "linear" in result.stdout and "*" in result.stdout  # the candidates, one chosen
+    model = kanopy.load(tmp_path / "d.kan")
+    validation = model.info["validation"]
+    # the same split, recomputed here: the reported error is the saved model's on the held-out rows
+    _, val_rows = kanopy.recipe.split(442, 0.2, 0)
+    X_val, y_val = torch.tensor(bunch.data[val_rows]), torch.tensor(bunch.target[val_rows])
+    with torch.no_grad():
+        rmse = float(torch.sqrt(torch.mean((model(X_val)[:, 0] - y_val) ** 2)))
+    assert validation["rmse"] == pytest.approx(rmse, rel=1e-12)
+    assert rmse < 0.8 * float(y_val.std(correction=0))  # well below predicting a constant
+    assert rmse < validation["baseline_rmse"]
+    assert f"validation RMSE {rmse:.4g}" in result.stderr
+    info = run("info", tmp_path / "d.kan")
+    assert info.exit_code == 0
+    for text in (f"{rmse:.4g}", "validation", "chosen", "candidates tried"):
+        assert text in info.stdout, text
+    with torch.no_grad():  # far outside the training range the inputs are clamped: bounded predictions
+        far = model(torch.tensor(bunch.data[:5] * 50))[:, 0]
+    span = bunch.target.max() - bunch.target.min()
+    assert bool(((far > bunch.target.min() - span / 2) & (far < bunch.target.max() + span / 2)).all())
+
+
+def test_a_fit_interrupted_during_the_search_saves_the_best_so_far(toy_csv, tmp_path, monkeypatch):
+    data, X, _ = toy_csv
+    from kanopy import selection
+
+    original = selection.Search._record
+
+    def record(self, candidate, t0):
+        out = original(self, candidate, t0)
+        if len(self.candidates) == 3:  # mean, linear, then one network
+            raise KeyboardInterrupt
+        return out
+
+    monkeypatch.setattr(selection.Search, "_record", record)
+    result = run("fit", data, "--target", "y", "--features", "x1,x2", "--out", tmp_path / "m.kan", "--quiet")
+    assert result.exit_code == 130
+    assert "interrupted during the search, after 3 candidates; saved the model so far" in result.stderr
+    saved = kanopy.load(tmp_path / "m.kan")
+    assert [c["label"] for c in saved.info["selection"]] == ["mean", "linear", "[2, 1]"]
+    assert sum(c["chosen"] for c in saved.info["selection"]) == 1
+    refused(run("fit", data, "--resume", tmp_path / "m.kan"), "--resume continues a fixed schedule")
+
+
+def test_the_default_recipe_needs_validation_rows(toy_csv):
+    data, _, _ = toy_csv
+    refused(run("fit", data, "--target", "y", "--val-frac", "0"), "--val-frac 0 leaves no validation rows")
+    refused(run("fit", data, "--target", "y", "--width", "2", "--grids", "3", "--patience", "3", "--val-frac", "0"),
+            "--val-frac 0")
+
+
+def test_lamb_and_patience_reach_the_fit_like_the_estimators(toy_csv, tmp_path):
+    data, X, y = toy_csv
+    args = ["fit", data, "--target", "y", "--features", "x1,x2", "--width", "2", "--grids", "3,5", "--steps", "6"]
+    assert run(*args, "--lamb", "0.01", "--val-frac", "0", "--out", tmp_path / "l.kan", "--quiet").exit_code == 0
+    model = kanopy.load(tmp_path / "l.kan")
+    assert model.info["recipe"]["lamb"] == 0.01
+    same = kanopy.KANRegressor(hidden=(2,), grids=(3, 5), steps=6, lamb=0.01, patience=None).fit(X, y)
+    with torch.no_grad():
+        assert np.array_equal(model(torch.tensor(X)).numpy()[:, 0], same.predict(X))
+    plain = kanopy.KANRegressor(hidden=(2,), grids=(3, 5), steps=6, lamb=0.0, patience=None).fit(X, y)
+    assert not np.allclose(plain.predict(X), same.predict(X))  # the regulariser changed the fit
+
+    result = run(*args, "--patience", "2", "--out", tmp_path / "p.kan", "--quiet")  # early stopping, best state
+    assert result.exit_code == 0, result.output
+    stopped = kanopy.load(tmp_path / "p.kan")
+    assert stopped.info["recipe"]["patience"] == 2 and "selection" in stopped.info
+
+
+# ---------------------------------------------------------------------- rough edges
+def test_an_unwritable_out_is_refused_before_the_fit(toy_csv, tmp_path, monkeypatch):
+    data, _, _ = toy_csv
+    monkeypatch.setattr(kanopy.KAN, "fit", lambda *a, **k: pytest.fail("the fit ran before --out was checked"))
+    refused(run("fit", data, "--target", "y", "--out", data / "m.kan"), "is not a folder")  # under a file
+
+    def no_space(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(cli.tempfile, "TemporaryFile", no_space)  # what os.access cannot see (full, read-only...)
+    refused(run("fit", data, "--target", "y", "--out", tmp_path / "sub" / "m.kan"), "cannot write in",
+            "No space left on device")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["train.csv"]
+
+
+def test_a_text_target_is_named_as_the_target_and_a_text_feature_gets_the_features_hint(tmp_path):
+    rows = [(1, 2, "setosa"), (2, 1, "virginica"), (3, 3, "setosa")]
+    data = write_csv(tmp_path / "d.csv", ["x1", "x2", "species"], [[str(v) for v in row] for row in rows])
+    line = refused(run("fit", data, "--target", "species"), "'setosa' at row 1 (line 2), column 'species'",
+                   "the target column must hold numbers")
+    assert "--features" not in line
+    rows = [(1, "a", 3), (2, "b", 4), (3, "c", 5)]
+    data = write_csv(tmp_path / "e.csv", ["x1", "name", "y"], [[str(v) for v in row] for row in rows])
+    refused(run("fit", data, "--target", "y"), "column 'name'", "choose them with --features")
+
+
+def test_a_semicolon_separated_file_gets_a_delimiter_hint(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text("x1;x2;y\n1,5;2;3\n2;1;4\n")
+    refused(run("fit", path, "--target", "y"), "no column 'y'", "separated by semicolons")
+
+
+def test_more_parameters_than_rows_is_warned_before_the_fit(tmp_path):
+    data = write_csv(tmp_path / "d.csv", ["x1", "x2", "y"], [(1, 2, 3), (2, 1, 4), (3, 3, 5.5)])
+    result = run("fit", data, "--target", "y", "--width", "5", "--grids", "3,10,20", "--steps", "2")
+    assert result.exit_code == 0, result.output
+    # [2, 5, 1]: 15 edges of 20 + 3 coefficients and 2 scales at grid 20, for 2 training rows (1 validates)
+    assert "warning: the network has 375 parameters for 2 training rows" in result.stderr
+    result = run("fit", data, "--target", "y")  # the default recipe builds nothing that large
+    assert result.exit_code == 0, result.output
+    assert "parameters for" not in result.stderr
+    assert "no network predicted the validation rows clearly better than the mean" in result.stderr
+
+
+def test_progress_bars_leave_no_blank_lines_in_a_file_or_pipe(toy_csv, tmp_path):
+    data, _, _ = toy_csv
+    with open(tmp_path / "err.txt", "w") as err, open(tmp_path / "out.txt", "w") as out:
+        done = subprocess.run([sys.executable, "-m", "kanopy", "fit", str(data), "--target", "y", "--features", "x1,x2",
+                               *FIT], stdout=out, stderr=err, timeout=600, env={**os.environ, "COLUMNS": "100"})
+    assert done.returncode == 0, (tmp_path / "err.txt").read_text()
+    for name in ("err.txt", "out.txt"):
+        text = (tmp_path / name).read_text()
+        assert text.strip() and "" not in text.splitlines() and "\x1b" not in text, (name, text)
+    assert "validation RMSE" in (tmp_path / "err.txt").read_text()
+
+
+def test_progress_bars_draw_on_a_terminal_only():
+    from rich.console import Console
+
+    from kanopy import progress
+
+    assert progress.bars(Console(file=io.StringIO(), force_terminal=True)).disable is False
+    assert progress.bars(Console(file=io.StringIO())).disable is True  # not a terminal
+    assert progress.bars(Console(file=io.StringIO(), force_terminal=True), enabled=False).disable is True
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["fit", "--help"], ["discover", "--help"]])
+def test_help_and_version_do_not_import_torch(args):
+    code = ("import sys\n"
+            "from kanopy.cli import main\n"
+            f"try:\n    main({args!r})\nexcept SystemExit as end:\n    assert end.code in (0, None), end.code\n"
+            "heavy = sorted(m for m in ('torch', 'numpy', 'sympy', 'scipy') if m in sys.modules)\n"
+            "print('imported:', ','.join(heavy))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().splitlines()[-1] == "imported:"  # nothing heavy: answers in a fraction of a second
+
+
+def test_info_shows_the_validation_error_of_a_model_saved_from_the_estimator(tmp_path):
+    rng = np.random.default_rng(3)
+    X = rng.uniform(-1, 1, size=(120, 2))
+    y = X[:, 0] - 2 * X[:, 1] + 0.1 * rng.standard_normal(120)
+    est = kanopy.KANRegressor(steps=5, lamb=0.0).fit(X, y)
+    est.model_.save(tmp_path / "e.kan")
+    info = run("info", tmp_path / "e.kan")
+    assert info.exit_code == 0
+    assert f"validation RMSE {est.validation_rmse_:.4g}" in info.stdout and "before the refit" in info.stdout
+    assert "chosen" in info.stdout and "resumable" in info.stdout

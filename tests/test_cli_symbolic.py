@@ -23,8 +23,9 @@ def additive_csv(tmp_path, n=400):
 
 def test_discover_prints_the_formula(tmp_path):
     path, X, y = additive_csv(tmp_path)
-    result = run("discover", path, "--target", "t", "--budget", "40", "--python")
+    result = run("discover", path, "--target", "t", "--effort", "6000", "--python")
     assert result.exit_code == 0, result.output
+    assert "work units" in result.stderr and "cut the search short" not in result.stderr
     namespace = {}
     exec(result.stdout[result.stdout.index("import numpy"):], namespace)
     np.testing.assert_allclose(namespace["t"](X[:, 0], X[:, 1]), y, rtol=1e-9, atol=1e-12)
@@ -51,3 +52,25 @@ def test_fit_formula_plot_round_trip(tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))
     loaded = kanopy.load(snapped)
     assert all(n is not None for row in loaded.layers[0].symbolic.names for n in row)
+
+
+def test_discover_documents_its_default_effort_and_reports_a_time_cap(tmp_path, monkeypatch):
+    from kanopy.discovery import DEFAULT_EFFORT
+    from kanopy.discovery import budget as budget_module
+
+    assert f"[default: {DEFAULT_EFFORT}]" in run("discover", "--help").stdout.replace("\n", " ")
+
+    class Ticking:  # a clock that advances a second per reading: the cap is hit at a fixed point
+        now = 0.0
+
+        def perf_counter(self):
+            self.now += 1.0
+            return self.now
+
+    monkeypatch.setattr(budget_module, "time", Ticking())
+    path, X, y = additive_csv(tmp_path)
+    result = run("discover", path, "--target", "t", "--budget", "30")
+    assert result.exit_code == 0, result.output
+    assert "--budget of 30 s cut the search short" in result.stderr
+    bad = run("discover", path, "--target", "t", "--effort", "0")
+    assert bad.exit_code != 0 and "--effort" in bad.output

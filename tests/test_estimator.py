@@ -18,6 +18,7 @@ from sklearn.preprocessing import StandardScaler  # noqa: E402
 from sklearn.utils.estimator_checks import check_estimator  # noqa: E402
 
 import kanopy  # noqa: E402
+import kanopy.recipe  # noqa: E402
 from kanopy import KANRegressor  # noqa: E402
 
 SMALL = dict(hidden=(3,), grids=(3, 6), steps=10)
@@ -152,7 +153,7 @@ def test_import_kanopy_does_not_need_scikit_learn():
             "import kanopy\n"
             "assert 'kanopy.estimator' not in sys.modules\n"
             "try:\n    kanopy.KANRegressor\nexcept ImportError as err:\n    print(err)\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600)  # hang guard
     assert done.returncode == 0, done.stderr
     assert "KANRegressor needs scikit-learn" in done.stdout
     with pytest.raises(AttributeError, match="no attribute 'KANRegresor'"):
@@ -174,4 +175,136 @@ def test_symbolic_snapping_gives_the_formula_in_original_units():
     assert np.sqrt(np.mean((f(X_new[:, 0], X_new[:, 1]) - truth) ** 2)) < 1e-3
     # predict uses the snapped network; the formula has its constants rounded besides
     assert np.sqrt(np.mean((reg.predict(X_new) - truth) ** 2)) < 1e-2
-    assert not hasattr(KANRegressor().fit(X, y), "formula_")
+    assert not hasattr(KANRegressor(hidden=(2,), grids=(3,), steps=2).fit(X, y), "formula_")
+
+
+# --------------------------------------------------------------------- the default recipe
+def noisy_additive(n, seed, noise=0.3):
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-2, 2, size=(n, 3))
+    return X, np.sin(X[:, 0]) + 0.5 * X[:, 1] ** 2 + noise * rng.standard_normal(n)
+
+
+def test_default_on_diabetes_matches_ridge_on_a_fold_and_stays_in_range():
+    """One fold of the 5-fold acceptance run (the whole run is bench/tabular.py)."""
+    from sklearn.datasets import load_diabetes
+    from sklearn.linear_model import RidgeCV
+    from sklearn.model_selection import KFold
+
+    X, y = load_diabetes(return_X_y=True)
+    train, test = next(KFold(5, shuffle=True, random_state=0).split(X))
+    kan = make_pipeline(StandardScaler(), KANRegressor()).fit(X[train], y[train])
+    ridge = make_pipeline(StandardScaler(), RidgeCV()).fit(X[train], y[train])
+    assert kan.score(X[test], y[test]) > ridge.score(X[test], y[test]) - 0.02
+    pred = kan.predict(X[test])
+    span = y.max() - y.min()
+    assert y.min() - span / 2 < pred.min() and pred.max() < y.max() + span / 2
+    est = kan[-1]
+    assert est.baseline_rmse_ > est.validation_rmse_ and 0 < est.validation_score_ < 1
+    labels = [c["label"] for c in est.selection_]
+    assert labels[:2] == ["mean", "linear"] and "[10, 1]" in labels  # cheapest first, the additive model among them
+    assert sum(c["chosen"] for c in est.selection_) == 1
+
+
+def test_default_finds_a_clean_function_to_high_accuracy():
+    X, y = toy(200, seed=11)
+    X_test, y_test = toy(2000, seed=12)
+    est = KANRegressor(lamb=0.0).fit(X, y)
+    rmse = float(np.sqrt(np.mean((est.predict(X_test) - y_test) ** 2)))
+    assert rmse < 1e-4 * y.std()  # no noise: the search goes on to finer grids
+    chosen = next(c for c in est.selection_ if c["chosen"])
+    assert chosen["grid"] > 3 and chosen["label"] not in ("mean", "linear")
+
+
+def test_pure_noise_gives_the_mean_and_says_so():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(120, 4)), rng.normal(size=120)
+    with pytest.warns(UserWarning, match="no network predicted the validation rows clearly better than the mean"):
+        est = KANRegressor().fit(X, y)
+    assert next(c for c in est.selection_ if c["chosen"])["label"] == "mean"
+    np.testing.assert_allclose(est.predict(rng.normal(size=(5, 4))), y.mean(), rtol=1e-12)  # refit on every row
+
+
+def test_a_linear_target_gets_the_linear_model_equal_to_ridge():
+    from sklearn.linear_model import RidgeCV
+
+    from kanopy.linear import RELATIVE_PENALTIES
+
+    rng = np.random.default_rng(1)
+    X = rng.uniform(-1, 1, size=(200, 3))
+    y = X @ [1.5, -2.0, 0.5] + 0.3 * rng.standard_normal(200)
+    est = KANRegressor(lamb=0.0).fit(X, y)
+    assert next(c for c in est.selection_ if c["chosen"])["label"] == "linear"
+    # the refit linear model is ridge on the inputs scaled to [-1, 1], its penalty chosen by leave-one-out
+    Z = 2 * (X - X.min(0)) / (X.max(0) - X.min(0)) - 1
+    ridge = RidgeCV(alphas=(RELATIVE_PENALTIES * len(X)).numpy()).fit(Z, (y - y.mean()) / y.std())
+    X_new = rng.uniform(-1, 1, size=(50, 3))
+    Z_new = 2 * (X_new - X.min(0)) / (X.max(0) - X.min(0)) - 1
+    inside = (np.abs(Z_new) <= 1).all(axis=1)  # beyond the training range the inputs are clamped
+    np.testing.assert_allclose(est.predict(X_new)[inside], ridge.predict(Z_new[inside]) * y.std() + y.mean(),
+                               rtol=1e-9, atol=1e-9)
+
+
+def test_the_search_keeps_each_networks_best_validation_state():
+    X, y = noisy_additive(300, seed=3, noise=0.5)
+    est = KANRegressor(hidden=(5,), grids=(3, 5), patience=3, refit=False).fit(X, y)
+    first = est.stages_[0].history
+    assert first.best_step is not None and first.stopped_early  # noisy: it stopped before its 50 steps
+    assert len(first) == first.best_step + 3
+    # the kept state is the best one: its validation RMSE is the lowest of the fit (or the start)
+    assert est.validation_rmse_ <= min(min(s.history.val_rmse) for s in est.stages_) + 1e-12
+    train_rows, val_rows = kanopy.recipe.split(300, 0.2, 0)
+    pred = est.predict(X[val_rows])
+    assert np.sqrt(np.mean((pred - y[val_rows]) ** 2)) == pytest.approx(est.validation_rmse_, rel=1e-12)
+
+
+def test_grid_extension_stops_when_validation_does_not_improve():
+    X, y = noisy_additive(200, seed=4, noise=1.0)
+    est = KANRegressor(hidden=(), lamb=0.0, refit=False).fit(X, y)
+    tried = [c for c in est.selection_ if c["label"] == "[3, 1]"]
+    grids = [c["grid"] for c in tried]
+    assert grids == sorted(grids) and len(grids) >= 2 and grids[-1] < 100  # stopped on the way up
+    chosen = next(c for c in est.selection_ if c["chosen"])
+    assert chosen["grid"] == grids[-2]  # the last grid tried was not kept: the one before it was
+    assert est.model_.grid == grids[-2]
+
+
+def test_outside_the_training_range_predictions_stay_bounded():
+    X, y = toy(300, seed=5)
+    est = KANRegressor(hidden=(3,), grids=(3, 10), steps=20).fit(X, y)
+    far = np.array([[-200.0, 300.0], [50.0, -80.0], [1e6, 0.5]])
+    lo, hi = X.min(0), X.max(0)
+    edge = np.clip(far, lo - 0.05 * (hi - lo), hi + 0.05 * (hi - lo))  # 5% of the range beyond the data
+    np.testing.assert_array_equal(est.predict(far), est.predict(edge))
+    assert not np.array_equal(est.predict(edge), est.predict(np.clip(far, lo, hi)))  # extrapolates up to there
+
+
+def test_the_search_is_reproducible_from_the_seed():
+    X, y = noisy_additive(150, seed=6)
+    a = KANRegressor(steps=10, lamb=0.0, random_state=3).fit(X, y)
+    b = KANRegressor(steps=10, lamb=0.0, random_state=3).fit(X, y)
+    assert [c["label"] for c in a.selection_] == [c["label"] for c in b.selection_]
+    assert [c["val_rmse"] for c in a.selection_] == [c["val_rmse"] for c in b.selection_]
+    assert np.array_equal(a.predict(X), b.predict(X))
+
+
+def test_the_default_search_passes_scikit_learns_estimator_checks():
+    check_estimator(KANRegressor(steps=2, lamb=0.0), on_skip=None)
+
+
+def test_a_search_without_validation_rows_is_refused():
+    X, y = toy(40, seed=7)
+    with pytest.raises(ValueError, match="validation_fraction is 0"):
+        KANRegressor(validation_fraction=0).fit(X, y)
+    with pytest.raises(ValueError, match="validation_fraction must be a number in"):
+        KANRegressor(validation_fraction=1.5).fit(X, y)
+    with pytest.raises(ValueError, match="patience must be"):
+        KANRegressor(patience=0).fit(X, y)
+    with pytest.raises(ValueError, match="lamb must be"):
+        KANRegressor(lamb="some").fit(X, y)
+
+
+def test_more_parameters_than_rows_warns():
+    X, y = toy(30, seed=8)
+    with pytest.warns(UserWarning, match=r"the network has 375 parameters for 30 training rows"):
+        KANRegressor(hidden=(5,), grids=(3, 20), steps=1).fit(X, y)

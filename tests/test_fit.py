@@ -37,7 +37,11 @@ def test_history_reports_validation_and_regularisation():
         val = torch.sqrt(torch.mean((model(Xv) - yv) ** 2)).item()
     assert history.val_rmse[-1] == pytest.approx(val, rel=1e-12)
     assert all(r > 0 for r in history.reg)
-    assert set(history.to_dict()) == {"step", "train_rmse", "val_rmse", "reg", "seconds"}
+    record = history.to_dict()
+    assert record["train_rmse"] == record["metric"] == history.train_rmse and record["metric_name"] == "rmse"
+    assert record["loss"] == pytest.approx([r**2 for r in record["metric"]], rel=1e-12)  # the MSE, without reg
+    assert record["val_loss"] == pytest.approx([r**2 for r in record["val_rmse"]], rel=1e-12)
+    assert record["best_step"] is None and not record["stopped_early"] and record["nonfinite_step"] is None
 
 
 def test_same_seed_gives_the_same_fit_twice():
@@ -160,3 +164,213 @@ def test_lbfgs_steps_in_cpp_follow_the_python_optimizer(monkeypatch):
     for a, b, c, d in zip(*(m.parameters() for m in (cpp_next, from_cpp, python_next, from_python))):
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-11)
         torch.testing.assert_close(c, d, rtol=1e-9, atol=1e-11)
+
+
+def overfitting_problem():
+    """30 noisy samples of a smooth curve and a network flexible enough to chase the noise:
+    the validation error (on the clean curve) falls, then rises."""
+    g = torch.Generator().manual_seed(11)
+    X = uniform_samples(30, 1, seed=12)
+    y = torch.sin(2 * X) + 0.3 * torch.randn(30, 1, generator=g, dtype=X.dtype)
+    X_val = torch.linspace(-1, 1, 200, dtype=X.dtype)[:, None]
+    return X, y, X_val, torch.sin(2 * X_val)
+
+
+def test_early_stopping_restores_the_best_validation_state():
+    X, y, X_val, y_val = overfitting_problem()
+    model = KAN([1, 8, 1], grid=20, seed=0)
+    states = {0: {k: v.clone() for k, v in model.state_dict().items()}}
+    record = lambda step, history: states.__setitem__(  # noqa: E731
+        step, {k: v.clone() for k, v in model.state_dict().items()})
+    history = model.fit(X, y, steps=60, X_val=X_val, y_val=y_val, patience=5, grid_update_every=2, progress=False,
+                        callback=record)
+    best = history.best_step
+    assert history.stopped_early and len(history) == best + 5 < 60
+    assert history.val_rmse[best - 1] == min(history.val_rmse)
+    assert min(history.val_rmse) < 0.9 * history.val_rmse[-1]  # it did get worse after the best step
+    moved = [name for name in states[best] if not torch.equal(states[best][name], states[len(history)][name])]
+    assert any("knots" in name for name in moved) and any("coef" in name for name in moved)
+    for name, value in model.state_dict().items():  # parameters and buffers of the best step
+        assert torch.equal(value, states[best][name]), name
+    with torch.no_grad():
+        val = torch.sqrt(torch.mean((model(X_val) - y_val) ** 2)).item()
+    assert val == history.val_rmse[best - 1]
+
+
+def test_after_early_stopping_the_model_resumes_as_if_fitted_for_the_best_step_count():
+    X, y, X_val, y_val = overfitting_problem()
+    options = dict(optimizer="adam", lr=0.05, batch_size=10, seed=2, grid_update_every=3, progress=False)
+    stopped = KAN([1, 8, 1], grid=20, seed=0)
+    history = stopped.fit(X, y, steps=300, X_val=X_val, y_val=y_val, patience=10, **options)
+    assert history.stopped_early and 0 < history.best_step < len(history)
+    assert stopped.fit_state["step"] == history.best_step
+    short = KAN([1, 8, 1], grid=20, seed=0)
+    short.fit(X, y, steps=history.best_step, **options)
+    for name, value in short.state_dict().items():
+        assert torch.equal(value, stopped.state_dict()[name]), name
+    stopped.fit(X, y, steps=4, resume=True, **options)
+    short.fit(X, y, steps=4, resume=True, **options)
+    for name, value in short.state_dict().items():
+        assert torch.equal(value, stopped.state_dict()[name]), name
+
+
+def test_a_fit_that_never_improves_keeps_its_starting_state():
+    X, y, X_val, y_val = overfitting_problem()
+    model = KAN([1, 3, 1], grid=5, seed=0)
+    start = {k: v.clone() for k, v in model.state_dict().items()}
+    history = model.fit(X, y, steps=3, X_val=X_val, y_val=-1e6 * y_val, patience=2, progress=False)
+    assert history.best_step == 0 and history.stopped_early and len(history) == 2
+    assert all(torch.equal(v, start[k]) for k, v in model.state_dict().items())
+
+
+def test_patience_needs_validation_data():
+    X, y = toy(20)
+    with pytest.raises(ValueError, match="patience"):
+        KAN([2, 2, 1], grid=3).fit(X, y, steps=2, patience=3, progress=False)
+    with pytest.raises(ValueError, match="patience"):
+        KAN([2, 2, 1], grid=3).fit(X, y, steps=2, patience=0, X_val=X, y_val=y, progress=False)
+
+
+class Recorder:
+    """An MSE loss that records the targets of every batch it sees (targets = row numbers)."""
+
+    def __init__(self):
+        self.seen = []
+
+    def __call__(self, pred, y):
+        self.seen.append(y[:, 0].round().long().tolist())
+        return torch.mean((pred - y) ** 2)
+
+
+def numbered(n=50):
+    X = uniform_samples(n, 2, seed=0)
+    return X, torch.arange(n, dtype=X.dtype)[:, None]
+
+
+def test_each_epoch_visits_every_row_once_in_a_seeded_shuffled_order():
+    X, ids = numbered()
+    runs = []
+    for seed in (3, 3, 4):
+        recorder = Recorder()
+        history = KAN([2, 2, 1], grid=3).fit(X, ids, epochs=3, batch_size=16, optimizer="adam", loss=recorder,
+                                             seed=seed, update_grid=False, progress=False)
+        assert [len(b) for b in recorder.seen] == [16, 16, 16, 2] * 3
+        assert history.epoch == [1] * 4 + [2] * 4 + [3] * 4 and history.batch == [1, 2, 3, 4] * 3
+        epochs = [sum(recorder.seen[4 * e : 4 * e + 4], []) for e in range(3)]
+        assert all(sorted(order) == list(range(50)) for order in epochs)
+        assert epochs[0] != epochs[1] != epochs[2] and epochs[0] != list(range(50))
+        runs.append(epochs)
+    assert runs[0] == runs[1] and runs[0] != runs[2]
+
+    recorder = Recorder()  # steps walk through the same epochs
+    KAN([2, 2, 1], grid=3).fit(X, ids, steps=6, batch_size=16, optimizer="adam", loss=recorder, seed=3,
+                               update_grid=False, progress=False)
+    assert sum(recorder.seen, []) == runs[0][0] + runs[0][1][:32]
+
+
+class EpochSampler(torch.utils.data.Sampler):
+    """The in-memory fit's order (kanopy.batches.epoch_order), one epoch per pass."""
+
+    def __init__(self, n, seed):
+        self.n, self.seed, self.epoch = n, seed, 0
+
+    def __iter__(self):
+        from kanopy.batches import epoch_order
+
+        order = epoch_order(self.n, self.seed, self.epoch)
+        self.epoch += 1
+        return iter(order.tolist())
+
+    def __len__(self):
+        return self.n
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_a_dataloader_fit_equals_the_in_memory_fit_with_the_same_order(optimizer, weighted):
+    from torch.utils.data import DataLoader, TensorDataset
+
+    X, y = toy(100)
+    w = torch.rand(100, generator=torch.Generator().manual_seed(1), dtype=X.dtype) + 0.5
+    options = dict(epochs=2, optimizer=optimizer, grid_update_every=3, progress=False)
+    memory = KAN([2, 3, 1], grid=4, seed=0)
+    h1 = memory.fit(X, y, batch_size=32, seed=5, sample_weight=w if weighted else None, **options)
+    data = TensorDataset(X, y, w) if weighted else TensorDataset(X, y)
+    loader = DataLoader(data, batch_size=32, sampler=EpochSampler(100, seed=5))
+    loaded = KAN([2, 3, 1], grid=4, seed=0)
+    h2 = loaded.fit(loader, **options)
+    assert len(h1) == len(h2) == 8 and h1.loss == h2.loss and h1.epoch == h2.epoch and h1.batch == h2.batch
+    for name, value in memory.state_dict().items():
+        assert torch.equal(value, loaded.state_dict()[name]), name
+    assert loaded.samples is not None  # kept from the loader's first batch
+
+
+def test_numpy_float32_batches_are_converted_one_at_a_time_and_exactly():
+    X, y = toy(90)
+    X32, y32 = X.float().numpy(), y.float().numpy()
+    options = dict(batch_size=20, epochs=2, optimizer="adam", seed=1, progress=False)
+    a, b = KAN([2, 3, 1], grid=4, seed=0), KAN([2, 3, 1], grid=4, seed=0)
+    a.fit(X32, y32, **options)
+    b.fit(torch.from_numpy(X32).double(), torch.from_numpy(y32).double(), **options)
+    for name, value in a.state_dict().items():
+        assert torch.equal(value, b.state_dict()[name]), name
+
+
+def test_a_one_shot_iterator_is_one_epoch():
+    X, y = toy(60)
+    batches = lambda: ((X[i : i + 20], y[i : i + 20]) for i in range(0, 60, 20))  # noqa: E731
+    history = KAN([2, 2, 1], grid=3).fit(batches(), epochs=1, optimizer="adam", progress=False)
+    assert len(history) == 3
+    with pytest.warns(RuntimeWarning, match="the data ran out after 3 of 5 steps"):
+        history = KAN([2, 2, 1], grid=3).fit(batches(), steps=5, optimizer="adam", progress=False)
+    assert len(history) == 3 and "ran out" in history.message
+    with pytest.raises(ValueError, match="read once"):
+        KAN([2, 2, 1], grid=3).fit(batches(), epochs=2, progress=False)
+
+
+def test_progress_shows_epochs_and_batches(monkeypatch):
+    from kanopy.progress import StepProgress
+
+    shown = []
+    monkeypatch.setattr(StepProgress, "advance", lambda self, metrics, where=None: shown.append((where, metrics)))
+    X, y = toy(50)
+    KAN([2, 2, 1], grid=3).fit(X, y, epochs=2, batch_size=20, optimizer="adam", progress=True)
+    assert [w for w, _ in shown] == [f"epoch {e}/2 batch {b}/3" for e in (1, 2) for b in (1, 2, 3)]
+    assert all(m.startswith("train ") for _, m in shown)
+
+
+@pytest.mark.parametrize("args,kwargs,match", [
+    ((), dict(steps=3, epochs=2), "steps or epochs, not both"),
+    ((), dict(epochs=-1), "epochs"),
+    (("loader",), dict(batch_size=10), "batch_size is for arrays"),
+    (("X only",), dict(), "y is missing"),
+    (("bad batches",), dict(), r"\(X, y\) or \(X, y, sample_weight\)"),
+    (("nan batch",), dict(), r"X \(batch 1 of epoch 0\) contains NaN at row 2"),
+    (("empty",), dict(), "yielded no batches"),
+])
+def test_bad_data_streams_are_refused(args, kwargs, match):
+    X, y = toy(40)
+    bad = X.clone()
+    bad[22, 0] = float("nan")
+    data = {
+        "loader": ([(X, y)],), "X only": (X,), "bad batches": ([(X, y, y, y)],),
+        "nan batch": ([(X[:20], y[:20]), (bad[20:], y[20:])],),
+        "empty": (torch.utils.data.DataLoader(torch.utils.data.TensorDataset(X[:0], y[:0])),),
+    }
+    positional = data[args[0]] if args else (X, y)
+    with pytest.raises(ValueError, match=match):
+        KAN([2, 2, 1], grid=3).fit(*positional, progress=False, **kwargs)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_batches_of_cpu_data_move_to_a_gpu_model():
+    X, y = toy(200)
+    options = dict(epochs=2, batch_size=64, optimizer="adam", seed=1, update_grid=False, progress=False)
+    cpu = KAN([2, 3, 1], grid=4, seed=0)
+    cpu.backend = "torch"
+    cpu.fit(X, y, **options)
+    gpu = KAN([2, 3, 1], grid=4, seed=0, device="cuda")
+    history = gpu.fit(X, y, **options)  # the data stay on the CPU
+    assert X.device.type == "cpu" and len(history) == 8
+    for a, b in zip(cpu.parameters(), gpu.parameters()):
+        torch.testing.assert_close(a, b.cpu(), rtol=1e-7, atol=1e-10)

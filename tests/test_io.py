@@ -113,3 +113,13 @@ def test_model_files_get_ordinary_permissions(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "m.kan").stat().st_mode & 0o777 == 0o644
+
+
+def test_the_input_bound_and_what_the_model_was_fitted_on_survive_a_round_trip(tmp_path):
+    model = KAN([2, 1], grid=3, seed=0, input_bound=1.1)
+    model.info = {"validation": {"rmse": 0.25, "baseline_rmse": 1.0, "r2": 0.9375},
+                  "selection": [{"label": "linear", "chosen": True, "schedule": []}]}
+    model.save(tmp_path / "m.kan")
+    loaded = kanopy.load(tmp_path / "m.kan")
+    assert loaded.input_bound == 1.1 and loaded.info == model.info
+    assert kanopy.io.read_metadata(tmp_path / "m.kan")["info"]["validation"]["rmse"] == 0.25

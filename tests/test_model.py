@@ -91,8 +91,28 @@ def test_bad_width(width, match):
 
 @pytest.mark.parametrize("kwargs,match", [
     (dict(k=0), "spline order"), (dict(k=7), "spline order"), (dict(grid=0), "grid"),
-    (dict(dtype="float16"), "dtype"), (dict(mult_arity=1), "mult_arity"),
+    (dict(dtype="float16"), "dtype"), (dict(mult_arity=1), "mult_arity"), (dict(input_bound=0), "input_bound"),
+    (dict(input_bound="1"), "input_bound"),
 ])
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         KAN([2, 2, 1], **kwargs)
+
+
+def test_an_input_bound_clamps_the_scaled_inputs_and_nothing_else():
+    free = KAN([2, 3, 1], grid=4, seed=0)
+    bounded = KAN([2, 3, 1], grid=4, seed=0, input_bound=1.1)
+    for m in (free, bounded):
+        with torch.no_grad():
+            m.in_shift.copy_(torch.tensor([1.0, -2.0], dtype=torch.float64))
+            m.in_scale.copy_(torch.tensor([2.0, 0.5], dtype=torch.float64))
+    inside = torch.tensor([[1.0 + 2.0 * 1.05, -2.0 - 0.5 * 1.05], [0.5, -2.2]], dtype=torch.float64)  # |scaled| <= 1.1
+    far = torch.tensor([[100.0, -2.1], [1.0, 1e6]], dtype=torch.float64)
+    clamped = torch.tensor([[1.0 + 2.0 * 1.1, -2.1], [1.0, -2.0 + 0.5 * 1.1]], dtype=torch.float64)
+    with torch.no_grad():
+        assert torch.equal(bounded(inside), free(inside))
+        assert torch.equal(bounded(far), free(clamped))
+        assert torch.equal(bounded.trace(far)[-1].outputs, free.trace(clamped)[-1].outputs)
+        assert not torch.allclose(free(far), free(clamped))
+    assert bounded.config()["input_bound"] == 1.1 and KAN.from_config(bounded.config()).input_bound == 1.1
+    assert KAN.from_config({k: v for k, v in free.config().items() if k != "input_bound"}).input_bound is None

@@ -7,7 +7,8 @@ import sympy
 import torch
 
 from kanopy.discovery import polynomial, symmetry
-from kanopy.discovery.search import Clock, Problem
+from kanopy.discovery.budget import Budget
+from kanopy.discovery.search import Problem, Search
 
 
 def problem_of(truth, ranges, names, n=1500, seed=0, oracle=True):
@@ -18,7 +19,7 @@ def problem_of(truth, ranges, names, n=1500, seed=0, oracle=True):
     y = truth(X)
     variables = [sympy.Symbol(name, positive=True) for name in names]
     cut = int(0.8 * n)
-    p = Problem(X[:cut], y[:cut], X[cut:], y[cut:], variables, seed, Clock(60, False))
+    p = Problem(X[:cut], y[:cut], X[cut:], y[cut:], variables, seed, Search(Budget(10**6)))
     if oracle:
         p.oracle = truth  # the exact function stands in for the surrogate
     return p

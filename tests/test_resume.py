@@ -9,7 +9,7 @@ import torch
 
 import kanopy
 from kanopy import KAN, kernels, recipe
-from kanopy.fit import Objective
+from kanopy.objectives import DataObjective
 
 from conftest import uniform_samples
 
@@ -110,7 +110,7 @@ class InterruptAt:
 
     def __init__(self, monkeypatch, n=None):
         self.n, self.count = n, 0
-        original = Objective.evaluate
+        original = DataObjective.evaluate
         original_step = kernels.FusedObjective.lbfgs_step
 
         def evaluate(objective):
@@ -126,7 +126,7 @@ class InterruptAt:
                 raise KeyboardInterrupt
             return result
 
-        monkeypatch.setattr(Objective, "evaluate", evaluate)
+        monkeypatch.setattr(DataObjective, "evaluate", evaluate)
         monkeypatch.setattr(kernels.FusedObjective, "lbfgs_step", lbfgs_step)
 
 
@@ -208,3 +208,66 @@ def test_ctrl_c_during_a_refinement_waits_for_it_to_finish():
             finished.append(True)
     assert finished == [True]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_a_fit_in_epochs_resumes_mid_epoch_in_the_same_order(tmp_path, optimizer):
+    """3 epochs of 4 batches in one go, or 5 steps, saved, loaded, and 2 epochs more (the
+    unfinished second epoch counts as one): the same model."""
+    X, y = toy(100)
+    options = dict(optimizer=optimizer, batch_size=30, seed=2, grid_update_every=3, progress=False)
+    whole = KAN([2, 3, 1], grid=5, seed=1)
+    history = whole.fit(X, y, epochs=3, **options)
+    assert len(history) == 12
+    first = KAN([2, 3, 1], grid=5, seed=1)
+    first.fit(X, y, steps=5, **options)
+    assert first.fit_state["position"] == [1, 1]
+    resumed = saved_and_loaded(first, tmp_path)
+    rest = resumed.fit(X, y, epochs=2, resume=True, **options)
+    assert rest.step == list(range(6, 13)) and rest.epoch == [2, 2, 2, 3, 3, 3, 3] and rest.batch[:3] == [2, 3, 4]
+    assert rest.loss == history.loss[5:]
+    assert_same(resumed, whole, X, tol=0.0)
+
+
+def test_ctrl_c_in_a_dataloader_fit_resumes_mid_epoch(tmp_path, monkeypatch):
+    from torch.utils.data import DataLoader, TensorDataset
+
+    X, y = toy(96)
+    loader = DataLoader(TensorDataset(X, y), batch_size=16)  # 6 batches, in order
+    options = dict(optimizer="adam", progress=False)
+    whole = KAN([2, 3, 1], grid=5, seed=1)
+    whole.fit(loader, epochs=2, **options)
+    counter = InterruptAt(monkeypatch, n=9)  # inside step 9: batch 3 of epoch 2
+    model = KAN([2, 3, 1], grid=5, seed=1)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(loader, epochs=2, **options)
+    assert counter.count == 9 and model.fit_state["step"] == 8 and model.fit_state["position"] == [1, 2]
+    counter.n = None
+    resumed = saved_and_loaded(model, tmp_path)
+    rest = resumed.fit(loader, epochs=1, resume=True, **options)
+    assert rest.step == [9, 10, 11, 12] and rest.batch == [3, 4, 5, 6]
+    assert_same(resumed, whole, X, tol=0.0)
+
+
+def test_ctrl_c_while_the_next_batch_loads_keeps_the_finished_steps():
+    X, y = toy(80)
+
+    class Batches:
+        """4 batches of 20 rows; Ctrl-C while batch `stop` is being loaded."""
+
+        def __init__(self, stop=None):
+            self.stop = stop
+
+        def __iter__(self):
+            for b in range(4):
+                if b == self.stop:
+                    raise KeyboardInterrupt
+                yield X[20 * b : 20 * b + 20], y[20 * b : 20 * b + 20]
+
+    done = KAN([2, 3, 1], grid=5, seed=1)
+    done.fit(Batches(), steps=3, optimizer="adam", progress=False)
+    model = KAN([2, 3, 1], grid=5, seed=1)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(Batches(stop=3), epochs=1, optimizer="adam", progress=False)
+    assert model.fit_state["step"] == 3 and model.fit_state["position"] == [0, 3]
+    assert_same(model, done, X, tol=0.0)

@@ -103,3 +103,27 @@ def test_rounding_constants_keeps_the_error():
     rounded, err = constants.round_constants(noisy, [x], X, y)
     assert sympy.simplify(rounded - (3 * sympy.sin(sympy.pi * x) + sympy.Rational(1, 3))) == 0
     assert err < 1e-13
+
+
+def test_constant_fits_are_charged_to_a_budget_and_stop_when_it_is_spent():
+    from kanopy.discovery.budget import CONSTANTS_ITERATION_COST, Budget
+
+    x = sympy.Symbol("x", positive=True)
+    X = uniform_samples(200, 1, seed=3, lo=0.5, hi=2.0)
+    y = 3 * torch.sin(math.pi * X[:, 0]) + 1 / 3
+    start = sympy.Float(2.9) * sympy.sin(sympy.Float(3.1) * x) + sympy.Float(0.3)
+    ample = Budget(10**6)
+    fitted, err = constants.fit_constants(start, [x], X, y, budget=ample)
+    assert err < 1e-12
+    fixed, per = CONSTANTS_ITERATION_COST
+    iterations = ample.used / (fixed + per * 200 * 3)  # each iteration: 200 samples, 3 constants
+    assert 1 <= round(iterations) <= 100 and iterations == pytest.approx(round(iterations), rel=1e-12)
+    spent = Budget(1.0)
+    spent.spend(1.0)  # used up before the first iteration
+    unchanged, err0 = constants.fit_constants(start, [x], X, y, budget=spent)
+    assert sorted(map(float, unchanged.atoms(sympy.Float))) == sorted(map(float, start.atoms(sympy.Float)))
+    assert err0 > 1e-3 and spent.used == 1.0
+    kept, _ = constants.round_constants(fitted, [x], X, y, budget=spent)  # no work left to round with
+    assert len(kept.atoms(sympy.Float)) == 3
+    rounded, _ = constants.round_constants(fitted, [x], X, y)
+    assert sympy.simplify(rounded - (3 * sympy.sin(sympy.pi * x) + sympy.Rational(1, 3))) == 0

@@ -1,9 +1,17 @@
 """Lazy build of the fused C++ kernels (csrc/spline.cpp) with torch's extension tooling.
 
 Built once at first use into the user's cache directory (``$XDG_CACHE_HOME/kanopy`` or
-``~/.cache/kanopy``), keyed by the source, torch, Python and the CPU, so a cache shared by
-different machines never hands one the other's code. Set ``KANOPY_NO_EXTENSION=1`` to skip
-it; without a compiler kanopy warns once and uses its pure-PyTorch kernels.
+``~/.cache/kanopy``), keyed by the source, torch, Python, the CPU and the build options, so a
+cache shared by different machines never hands one the other's code. The kernels' vector
+width and register blocking follow the instruction set they are compiled for
+(csrc/spline_core.h): ``-march=native`` by default. Environment variables:
+
+* ``KANOPY_NO_EXTENSION=1``: skip the build; kanopy uses its pure-PyTorch kernels (as it
+  does, after one warning, when there is no compiler);
+* ``KANOPY_MARCH``: the target instead of ``native``, e.g. ``x86-64-v3`` for an AVX2 + FMA
+  build on an AVX-512 machine;
+* ``KANOPY_SIMD_BYTES`` (16, 32 or 64): vectors of that many bytes instead of the target's
+  widest, e.g. to test the narrow-width code on any machine.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -19,14 +28,32 @@ import torch
 
 CSRC = Path(__file__).parent / "csrc"
 SOURCE = CSRC / "spline.cpp"
-HEADERS = [CSRC / "spline_core.h", CSRC / "lbfgs.h"]
-CFLAGS = ["-O3", "-march=native", "-fopenmp"]
+HEADERS = [CSRC / "spline_core.h", CSRC / "lbfgs.h", CSRC / "simd.h", CSRC / "sparsity.h"]
+SIMD_BYTES = ("16", "32", "64")
+BUILD_SECONDS = 60  # CPU time of one build on an AMD EPYC (Zen 4) core, measured: said before a build starts
 _state: dict = {}
 
 
 def cache_dir() -> Path:
     root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(root) / "kanopy" / "extensions"
+
+
+def build_options() -> tuple[str, str | None]:
+    """(target for -march, forced vector bytes or None), from the environment; ValueError when
+    either is malformed."""
+    march = os.environ.get("KANOPY_MARCH", "").strip() or "native"
+    if not re.fullmatch(r"[A-Za-z0-9_.+-]+", march):
+        raise ValueError(f"KANOPY_MARCH must name a compiler target such as x86-64-v3, got {march!r}")
+    simd = os.environ.get("KANOPY_SIMD_BYTES", "").strip() or None
+    if simd is not None and simd not in SIMD_BYTES:
+        raise ValueError(f"KANOPY_SIMD_BYTES must be one of {', '.join(SIMD_BYTES)}, got {simd!r}")
+    return march, simd
+
+
+def cflags(march: str, simd: str | None) -> list[str]:
+    flags = ["-O3", f"-march={march}", "-fopenmp"]
+    return flags + ([f"-DKANOPY_SIMD_BYTES={simd}"] if simd else [])
 
 
 def _cpu_signature() -> str:
@@ -39,12 +66,25 @@ def _cpu_signature() -> str:
     return platform.processor()
 
 
-def _build_key() -> str:
+def _build_key(flags: list[str]) -> str:
     h = hashlib.sha256()
-    for part in (SOURCE.read_bytes(), *(header.read_bytes() for header in HEADERS), torch.__version__.encode(), sys.version.encode(),
-                 platform.machine().encode(), " ".join(CFLAGS).encode(), _cpu_signature().encode()):
+    for part in (SOURCE.read_bytes(), *(header.read_bytes() for header in HEADERS), torch.__version__.encode(),
+                 sys.version.encode(), platform.machine().encode(), " ".join(flags).encode(),
+                 _cpu_signature().encode()):
         h.update(part)
     return h.hexdigest()[:16]
+
+
+def _expected_target(march: str, simd: str | None) -> str:
+    """The instruction set and width a build will have, in words, for the message before it
+    (csrc/simd.h decides; the loaded kernels say what they got: describe())."""
+    flags = set(_cpu_signature().split())
+    if march == "native" and platform.machine() in ("x86_64", "AMD64"):
+        march = "x86-64-v4" if "avx512f" in flags else "x86-64-v3" if {"avx2", "fma"} <= flags else "x86-64"
+    isa, width = {"x86-64-v4": ("AVX-512", "64"), "x86-64-v3": ("AVX2", "32")}.get(march, (None, "16"))
+    if isa is None:
+        isa = "NEON" if platform.machine() in ("aarch64", "arm64") and march == "native" else f"-march={march}"
+    return f"{isa} ({simd or width}-byte vectors)"
 
 
 def ops():
@@ -57,11 +97,16 @@ def ops():
     try:
         from torch.utils.cpp_extension import load
 
-        key = _build_key()
+        march, simd = build_options()
+        flags = cflags(march, simd)
+        key = _build_key(flags)
+        name = f"kanopy_spline_{key}"
         build = cache_dir() / key
         build.mkdir(parents=True, exist_ok=True)
-        load(name=f"kanopy_spline_{key}", sources=[str(SOURCE)], extra_cflags=CFLAGS,
-             extra_include_paths=[str(CSRC)],
+        if not (build / f"{name}.so").exists():  # the one slow call: say so
+            print(f"kanopy: compiling the fused CPU kernels for {_expected_target(march, simd)}, once, "
+                  f"about {BUILD_SECONDS} s...", file=sys.stderr, flush=True)
+        load(name=name, sources=[str(SOURCE)], extra_cflags=flags, extra_include_paths=[str(CSRC)],
              extra_ldflags=["-fopenmp"], build_directory=str(build), is_python_module=False, verbose=False)
         _state["ops"] = torch.ops.kanopy
     except Exception as err:  # no compiler, no headers, read-only cache...
@@ -69,3 +114,19 @@ def ops():
         warnings.warn(f"kanopy: fused CPU kernels unavailable ({type(err).__name__}: {' | '.join(lines[:3])[:500]}); "
                       "using the pure-PyTorch kernels", RuntimeWarning, stacklevel=2)
     return _state["ops"]
+
+
+def simd() -> dict | None:
+    """What the loaded kernels were compiled for: {"isa", "vector_bytes", "registers"}, or None."""
+    if ops() is None:
+        return None
+    isa, vector_bytes, registers = torch.ops.kanopy.simd_info()
+    return {"isa": isa, "vector_bytes": int(vector_bytes), "registers": int(registers)}
+
+
+def describe() -> str:
+    """One line, e.g. "AVX-512 (64-byte vectors, 32 registers)", or why there are no kernels."""
+    info = simd()
+    if info is None:
+        return "not available (pure-PyTorch kernels)"
+    return f"{info['isa']} ({info['vector_bytes']}-byte vectors, {info['registers']} registers)"

@@ -20,6 +20,8 @@ import math
 
 import torch
 
+from . import blas
+
 MAX_ORDER = 5
 
 
@@ -220,11 +222,14 @@ def solve_least_squares(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
     """Batched min ||A X - B|| for A (b, N, p), B (b, N, q), robust to rank deficiency.
 
     On CPU LAPACK's gelsd (SVD, minimum-norm when rank deficient; gelsy, faster, gives
-    results that vary in the last bits from run to run, which breaks reproducibility).
+    results that vary in the last bits from run to run, which breaks reproducibility), on one
+    thread: MKL's threaded gelsd rounds differently with different numbers of threads, and a
+    fit must give the same bits on one core (``taskset -c 0``) as on many.
     Elsewhere a tiny ridge row block keeps QR well posed."""
     if A.device.type == "cpu":
         rcond = torch.finfo(A.dtype).eps * max(A.shape[-2:])
-        return torch.linalg.lstsq(A, B, rcond=rcond, driver="gelsd").solution
+        with blas.sequential():
+            return torch.linalg.lstsq(A, B, rcond=rcond, driver="gelsd").solution
     p = A.shape[-1]
     scale = A.abs().amax(dim=(-2, -1), keepdim=True).clamp_min(torch.finfo(A.dtype).tiny)
     ridge = torch.eye(p, dtype=A.dtype, device=A.device) * scale * math.sqrt(torch.finfo(A.dtype).eps)

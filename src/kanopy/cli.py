@@ -6,7 +6,11 @@ Every subcommand is registered with :func:`command`, which gives it the shared c
   errors only); ``--debug`` (show the traceback of an error);
 * results on stdout; progress bars, notes and errors on stderr;
 * exit status 0 on success; 1 with a one-line ``error: ...`` and no traceback when the
-  input is bad (or anything else fails); 2 for usage errors (from click); 130 after Ctrl-C.
+  input is bad (or anything else fails); 2 with a one-line ``error: ...`` for usage errors
+  (an unknown option, a bad option value: what click finds); 130 after Ctrl-C.
+
+Importing this module does not import PyTorch: ``kanopy --help`` and ``--version`` answer
+at once; each subcommand imports what it needs.
 
 A new subcommand receives a :class:`UI` first, then its own parameters, and raises
 ValueError (or any exception) with a message naming what is wrong::
@@ -25,22 +29,44 @@ import functools
 import io
 import os
 import sys
+import tempfile
 import traceback
 from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import Progress
 from rich.table import Table
 
-from . import data, recipe as recipes
-from .validation import check_not_constant, check_rows
+from . import data, progress as bars, recipe as recipes
 
-EXIT_ERROR, EXIT_INTERRUPTED = 1, 130
+EXIT_ERROR, EXIT_USAGE, EXIT_INTERRUPTED = 1, 2, 130
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _Group(click.Group):
+    """The ``kanopy`` group: usage errors as one ``error: ...`` line (exit status 2), like
+    every other error of the command."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as err:
+            where = f" (see '{err.ctx.command_path} --help')" if err.ctx is not None else ""
+            click.echo(f"error: {' '.join(err.format_message().split())}{where}", err=True)
+            sys.exit(EXIT_USAGE)
+        except click.ClickException as err:
+            click.echo(f"error: {' '.join(err.format_message().split())}", err=True)
+            sys.exit(err.exit_code)
+        except click.Abort:
+            click.echo("error: aborted", err=True)
+            sys.exit(EXIT_ERROR)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+@click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="kanopy")
 def main() -> None:
     """kanopy: Kolmogorov-Arnold Networks for science.
@@ -78,9 +104,8 @@ class UI:
         click.echo(f"error: {' '.join(text.split())}", err=True)
 
     def progress(self) -> Progress:
-        return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("{task.fields[metrics]}"), TimeElapsedColumn(),
-                        console=self.err, transient=True, disable=self.quiet)
+        """Bars on stderr: only on a terminal (in a file or a pipe they would leave blank lines)."""
+        return bars.bars(console=self.err, enabled=not self.quiet)
 
 
 def command(*args, **kwargs):
@@ -135,20 +160,67 @@ def _message(err: Exception, debug: bool) -> str:
 
 # ------------------------------------------------------------------------- option types
 class IntList(click.ParamType):
-    """Comma-separated positive integers, e.g. ``3,10,20``."""
+    """Comma-separated positive integers, e.g. ``3,10,20``; with ``auto`` also the word
+    "auto", with ``none`` also "none" (an empty tuple)."""
 
     name = "INTS"
 
+    def __init__(self, auto: bool = False, none: bool = False):
+        self.auto, self.none = auto, none
+
     def convert(self, value, param, ctx):
-        if isinstance(value, tuple):
+        if isinstance(value, tuple) or (self.auto and value == recipes.AUTO):
             return value
+        word = str(value).strip().lower()
+        if self.auto and word == recipes.AUTO:
+            return recipes.AUTO
+        if self.none and word == "none":
+            return ()
         try:
             items = tuple(int(v) for v in str(value).split(",") if v.strip())
         except ValueError:
             items = ()
         if not items or any(v < 1 for v in items):
-            self.fail(f"{value!r} is not a comma-separated list of positive integers", param, ctx)
+            words = "".join(f" or '{w}'" for w, on in (("auto", self.auto), ("none", self.none)) if on)
+            self.fail(f"{value!r} is not a comma-separated list of positive integers{words}", param, ctx)
         return items
+
+
+class NumberOrAuto(click.ParamType):
+    """A number >= 0, or "auto"."""
+
+    name = "NUMBER"
+
+    def convert(self, value, param, ctx):
+        if value == recipes.AUTO or isinstance(value, float):
+            return value
+        if str(value).strip().lower() == recipes.AUTO:
+            return recipes.AUTO
+        try:
+            number = float(value)
+        except ValueError:
+            number = -1.0
+        if not 0 <= number < float("inf"):
+            self.fail(f"{value!r} is not a number >= 0 or 'auto'", param, ctx)
+        return number
+
+
+class Patience(click.ParamType):
+    """A positive integer, "none" or "auto"."""
+
+    name = "STEPS"
+
+    def convert(self, value, param, ctx):
+        word = str(value).strip().lower()
+        if word in (recipes.AUTO, "none"):
+            return recipes.AUTO if word == recipes.AUTO else None
+        try:
+            number = int(word)
+        except ValueError:
+            number = 0
+        if number < 1:
+            self.fail(f"{value!r} is not a positive integer, 'none' or 'auto'", param, ctx)
+        return number
 
 
 class NameList(click.ParamType):
@@ -178,39 +250,61 @@ def load_model(path):
 
 
 # ---------------------------------------------------------------------------------- fit
-_DEFAULT = recipes.Recipe()
+_DEFAULT = recipes.DEFAULTS
+
+
+def _shown(value) -> str:
+    return _plain(value) if isinstance(value, (list, tuple)) else str(value)
 
 
 @command()
 @click.argument("data_file", metavar="DATA")
 @click.option("--target", help="Column to predict (when resuming: the model's).")
 @click.option("--features", type=NAMES, help="Feature columns, e.g. x1,x2 [default: all other columns].")
-@click.option("--width", "--hidden", "hidden", type=INTS,
-              help=f"Hidden layer widths, e.g. 5 or 8,4: the network is [features, WIDTH..., 1] "
-                   f"[default: {','.join(map(str, _DEFAULT.hidden))}].")
-@click.option("--grids", type=INTS, help=f"Grid sizes, coarse to fine "
-                                         f"[default: {','.join(map(str, _DEFAULT.grids))}].")
-@click.option("--steps", type=click.IntRange(min=0), help=f"Optimizer steps per grid [default: {_DEFAULT.steps}].")
+@click.option("--width", "--hidden", "hidden", type=IntList(auto=True, none=True),
+              help="Hidden layer widths, e.g. 5 or 8,4: the network is [features, WIDTH..., 1]; 'none': no hidden "
+                   "layer (the additive model); 'auto': chosen on the validation rows "
+                   f"[default: {_shown(_DEFAULT['hidden'])}].")
+@click.option("--grids", type=IntList(auto=True), help="Grid sizes, coarse to fine, or 'auto': extended while the "
+                                                       f"validation error improves [default: {_DEFAULT['grids']}].")
+@click.option("--steps", type=click.IntRange(min=0),
+              help=f"Optimizer steps per grid (the most, with early stopping) [default: {_DEFAULT['steps']}].")
+@click.option("--lamb", type=NumberOrAuto(), help="Sparsity regulariser (L1 + entropy of the KAN paper), or 'auto': "
+                                                  "chosen on the validation rows when the network is; 0 otherwise "
+                                                  f"[default: {_DEFAULT['lamb']}].")
+@click.option("--patience", type=Patience(),
+              help="Early stopping: stop a grid after this many steps without a better validation error and keep "
+                   f"the best state; 'none': every step [default: 'auto': {recipes.SEARCH_PATIENCE} when choosing "
+                   "the network, none for a given --width and --grids].")
 @click.option("--optimizer", type=click.Choice(["lbfgs", "adam", "lm"]),
-              help=f"Optimizer [default: {_DEFAULT.optimizer}].")
-@click.option("--dtype", type=click.Choice(["float64", "float32"]), help=f"[default: {_DEFAULT.dtype}]")
-@click.option("--seed", type=int, help=f"Seed of the network and the validation split [default: {_DEFAULT.seed}].")
+              help=f"Optimizer [default: {_DEFAULT['optimizer']}].")
+@click.option("--dtype", type=click.Choice(["float64", "float32"]), help=f"[default: {_DEFAULT['dtype']}]")
+@click.option("--seed", type=int, help=f"Seed of the network and the validation split [default: {_DEFAULT['seed']}].")
 @click.option("--val-frac", type=click.FloatRange(min=0, max=1, max_open=True),
-              help="Fraction of the rows held out to report validation error [default: 0.2].")
+              help="Fraction of the rows held out for validation: to choose the network and to report its error "
+                   "[default: 0.2].")
 @click.option("--out", type=click.Path(dir_okay=False), metavar="MODEL.kan",
               help="Write the fitted model here (atomically; also when interrupted by Ctrl-C).")
 @click.option("--resume", type=click.Path(dir_okay=False), metavar="MODEL.kan",
-              help="Continue the fit of this model (e.g. one saved at Ctrl-C) to the end of the schedule.")
-def fit(ui: UI, data_file, target, features, hidden, grids, steps, optimizer, dtype, seed, val_frac, out, resume):
+              help="Continue the fit of this model (e.g. one saved at Ctrl-C) to the end of its fixed schedule.")
+def fit(ui: UI, data_file, target, features, hidden, grids, steps, lamb, patience, optimizer, dtype, seed, val_frac,
+        out, resume):
     """Fit a KAN to predict column --target of DATA (CSV, or Parquet with pyarrow).
 
-    The inputs are scaled to [-1, 1] and the target to zero mean, unit variance inside the
-    model; the grid is extended through --grids with --steps optimizer steps at each.
+    The inputs are scaled to [-1, 1] (and clamped 5% of the training range beyond it, so
+    predictions stay bounded outside it) and the target to zero mean, unit variance inside
+    the model. By default
+    the network is chosen on the validation rows: the mean, the linear model, the additive
+    model and small hidden layers, cheapest first, finer grids only while the validation
+    error improves, each kept at its best validation state. With --width and --grids the
+    grid is extended through --grids with --steps optimizer steps at each.
     """
     if out is not None:
-        _check_writable(out)
+        _check_writable(out)  # before the fit, which may take long
     given = {k: v for k, v in dict(hidden=hidden, grids=grids, steps=steps, optimizer=optimizer, dtype=dtype,
-                                   seed=seed).items() if v is not None}
+                                   seed=seed, lamb=lamb).items() if v is not None}
+    if _given("patience"):  # "none" (None) counts too
+        given["patience"] = patience
     model, saved = (None, {}) if resume is None else _resumed(resume, target, features, val_frac, given)
     target = target or saved.get("target")
     if target is None:
@@ -218,44 +312,136 @@ def fit(ui: UI, data_file, target, features, hidden, grids, steps, optimizer, dt
     features = features or saved.get("features")
     val_frac = next(v for v in (val_frac, saved.get("val_frac"), 0.2) if v is not None)
     recipe = recipes.Recipe.from_dict(saved.get("recipe", {}), **given)
+    if model is not None and recipe.needs_validation:
+        raise ValueError(f"--resume continues a fixed schedule (--width and --grids, no early stopping), and {resume} "
+                         "was not fitted on one: fit again without --resume, or give --width and --grids")
+    if recipe.needs_validation and val_frac == 0:
+        raise ValueError("--val-frac 0 leaves no validation rows to choose the network on or to stop early with; "
+                         "give --val-frac > 0, or --width and --grids (and no --patience)")
 
     features, table = _training_table(data_file, target, features)
     train_rows, val_rows = recipes.split(len(table), val_frac, recipe.seed)
-    check_rows(len(train_rows), f"{data_file} without its {len(val_rows)} validation rows (--val-frac {val_frac})")
+    _check_rows(len(train_rows), f"{data_file} without its {len(val_rows)} validation rows (--val-frac {val_frac})")
     X, y = table[train_rows, :-1], table[train_rows, -1:]
     X_val, y_val = (table[val_rows, :-1], table[val_rows, -1:]) if len(val_rows) else (None, None)
-    if model is None:
-        model = recipes.start(X, y, recipe)
+    where = dict(data_file=data_file, target=target, features=features, n_train=len(train_rows), n_val=len(val_rows))
+    info = dict(features=features, target=target, val_frac=val_frac, recipe=recipe.to_dict(),
+                data=Path(data_file).name, rows=len(table))
+    if recipe.needs_validation:
+        model = _fit_search(ui, X, y, X_val, y_val, recipe, info, out, where)
     else:
-        if model.n_inputs != len(features):
-            raise ValueError(f"{resume} has {model.n_inputs} inputs but {len(features)} features were given")
-        recipe.check_model(model, len(features), 1)
-        index, done = recipes.position(model, recipe)
-        ui.note(f"resuming {resume}: " + (f"grid {recipe.grids[index]}, {done} of {recipe.steps} steps done"
-                                          if index < len(recipe.grids) else "the schedule is already complete"))
-    model.info = dict(features=features, target=target, val_frac=val_frac, recipe=recipe.to_dict(),
-                      data=Path(data_file).name, rows=len(table))
-
-    bars = _StepBars(ui, recipe.steps)
-    try:
-        with bars.progress:
-            stages = recipes.train(model, X, y, recipe, X_val=X_val, y_val=y_val, callback=bars)
-    except KeyboardInterrupt:
-        index, done = recipes.position(model, recipe)
-        where = (f"at grid {recipe.grids[index]} after {done} of {recipe.steps} steps"
-                 if index < len(recipe.grids) else "at the end")
-        if out is None:
-            ui.error(f"interrupted {where}; nothing saved (give --out to keep an interrupted fit)")
-        else:
-            model.save(out)
-            ui.error(f"interrupted {where}; saved the model so far to {out} (continue with --resume {out})")
-        raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
-
-    if stages:
-        ui.report(_fit_report(data_file, target, features, len(train_rows), len(val_rows), stages))
+        model = _fit_schedule(ui, model, resume, X, y, X_val, y_val, recipe, info, out, where)
     if out is not None:
         model.save(out)
         ui.note(f"saved {out}: width {[sum(w) for w in model.width]}, {model.num_parameters()} parameters")
+
+
+def _given(name: str) -> bool:
+    """Whether option ``name`` came from the command line (not its default)."""
+    ctx = click.get_current_context()
+    return ctx.get_parameter_source(name) == click.core.ParameterSource.COMMANDLINE
+
+
+def _fit_schedule(ui, model, resume, X, y, X_val, y_val, recipe, info, out, where):
+    """A fixed schedule (--width and --grids): train through it, resumable after Ctrl-C."""
+    if model is None:
+        model = recipes.start(X, y, recipe)
+        largest = recipes.parameter_count([sum(w) for w in model.width], recipe.grids[-1], recipe.k)
+        message = recipes.parameter_warning(largest, X.shape[0])
+        if message:  # before the fit, which may take long
+            ui.note(f"warning: {message} (at grid {recipe.grids[-1]})")
+    else:
+        if model.n_inputs != len(info["features"]):
+            raise ValueError(f"{resume} has {model.n_inputs} inputs but {len(info['features'])} features were given")
+        recipe.check_model(model, len(info["features"]), 1)
+        index, done = recipes.position(model, recipe)
+        ui.note(f"resuming {resume}: " + (f"grid {recipe.grids[index]}, {done} of {recipe.steps} steps done"
+                                          if index < len(recipe.grids) else "the schedule is already complete"))
+    model.info = info
+    schedule_bars = _StepBars(ui, recipe.steps)
+    try:
+        with schedule_bars.progress:
+            stages = recipes.train(model, X, y, recipe, X_val=X_val, y_val=y_val, callback=schedule_bars)
+    except KeyboardInterrupt:
+        index, done = recipes.position(model, recipe)
+        at = (f"at grid {recipe.grids[index]} after {done} of {recipe.steps} steps"
+              if index < len(recipe.grids) else "at the end")
+        _interrupted(ui, model, out, at, f" (continue with --resume {out})")
+    if X_val is not None:
+        info["validation"] = _validation(model, X, y, X_val, y_val)
+    if stages:
+        ui.report(_fit_report(where, stages))
+    if X_val is not None:
+        _say_validation(ui, info["validation"])
+    return model
+
+
+def _fit_search(ui, X, y, X_val, y_val, recipe, info, out, where):
+    """Choose the network on the validation rows (see kanopy.selection); keep the best."""
+    from .selection import Search
+
+    search_bars = _StepBars(ui, recipe.steps)
+    search = Search(X, y, X_val, y_val, recipe, on_step=search_bars.search_step)
+    try:
+        with search_bars.progress:
+            chosen = search.run()
+    except KeyboardInterrupt:
+        chosen = search.best_so_far()
+        if chosen is None or out is None:
+            ui.error("interrupted during the search; nothing saved" + (" (give --out to keep the best network "
+                                                                       "found so far)" if out is None else ""))
+            raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+        _keep(chosen, search, X, y, X_val, y_val, info)
+        _interrupted(ui, chosen.model, out, f"during the search, after {len(search.candidates)} candidates",
+                     f" (the best so far: {chosen.label}, validation RMSE {chosen.val_rmse:.4g})")
+    model = _keep(chosen, search, X, y, X_val, y_val, info)
+    ui.report(_search_report(where, search))
+    if search.no_better_than_mean(chosen):
+        ui.note(f"warning: no network predicted the validation rows clearly better than the mean of the training "
+                f"target ({search.mean_rmse:.4g}); the model kept is the {chosen.label}")
+    _say_validation(ui, info["validation"])
+    return model
+
+
+def _keep(chosen, search, X, y, X_val, y_val, info):
+    """The chosen model, its info (recipe, validation error, candidates) set."""
+    model = chosen.model
+    model.info = info
+    info["validation"] = _validation(model, X, y, X_val, y_val)
+    info["selection"] = [c.describe() for c in search.candidates]
+    return model
+
+
+def _interrupted(ui, model, out, at, hint):
+    if out is None:
+        ui.error(f"interrupted {at}; nothing saved (give --out to keep an interrupted fit)")
+    else:
+        model.save(out)
+        ui.error(f"interrupted {at}; saved the model so far to {out}{hint}")
+    raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
+
+
+def _validation(model, X, y, X_val, y_val) -> dict:
+    """Validation error of ``model`` and of predicting the training mean, in target units."""
+    import torch
+
+    with torch.no_grad():
+        rmse = float(torch.sqrt(torch.mean((model(X_val) - y_val) ** 2)))
+    baseline = float(torch.sqrt(torch.mean((y.mean(dim=0) - y_val) ** 2)))
+    spread = float(y_val.std(correction=0)) if len(y_val) > 1 else float("nan")
+    r2 = 1 - (rmse / spread) ** 2 if spread > 0 else float("nan")
+    return {"rmse": rmse, "baseline_rmse": baseline, "target_std": spread, "r2": r2, "rows": int(len(y_val))}
+
+
+def _say_validation(ui, validation: dict) -> None:
+    ui.note(_validation_text(validation))
+    if validation["rmse"] >= validation["baseline_rmse"]:
+        ui.note("warning: the model predicts the validation rows no better than the mean of the training target")
+
+
+def _validation_text(v: dict) -> str:
+    return (f"validation RMSE {v['rmse']:.4g} on {v['rows']} rows (R² {v['r2']:.3f}; target std {v['target_std']:.4g}; "
+            f"predicting the training mean: {v['baseline_rmse']:.4g})")
 
 
 def _resumed(path, target, features, val_frac, given):
@@ -268,9 +454,17 @@ def _resumed(path, target, features, val_frac, given):
     return model, saved
 
 
+def _check_rows(n: int, name: str) -> None:
+    from .validation import check_rows
+
+    check_rows(n, name)
+
+
 def _training_table(data_file, target, features):
     """(feature names, tensor of the feature columns then the target) of DATA, checked."""
     import torch
+
+    from .validation import check_not_constant
 
     chosen = features is not None
     features = features or [name for name in data.columns(data_file) if name != target]
@@ -281,18 +475,24 @@ def _training_table(data_file, target, features):
     try:
         table = data.read(data_file, [*features, target])
     except data.DataError as err:
+        if err.column == target and "is not a number" in str(err):
+            raise data.DataError(f"{err}: the target column must hold numbers (kanopy fit does regression)") from None
         if chosen or "is not a number" not in str(err):
             raise
         raise data.DataError(f"{err} (the features default to every column but the target; "
                              "choose them with --features)") from None
-    check_rows(len(table), str(data_file))
+    _check_rows(len(table), str(data_file))
     check_not_constant(table[:, -1], f"the target column {target!r}")
     return features, torch.from_numpy(table)
 
 
-def _fit_report(data_file, target, features, n_train, n_val, stages) -> Table:
-    report = Table(title=escape(f"{Path(data_file).name}: {target} from {len(features)} features, "
-                                f"{n_train} training rows, {n_val} validation rows"))
+def _title(where) -> str:
+    return escape(f"{Path(where['data_file']).name}: {where['target']} from {len(where['features'])} features, "
+                  f"{where['n_train']} training rows, {where['n_val']} validation rows")
+
+
+def _fit_report(where, stages) -> Table:
+    report = Table(title=_title(where))
     for column in ("grid", "steps", "train RMSE", "val RMSE", "seconds"):
         report.add_column(column, justify="right")
     for stage in stages:
@@ -301,18 +501,39 @@ def _fit_report(data_file, target, features, n_train, n_val, stages) -> Table:
     return report
 
 
+def _search_report(where, search) -> Table:
+    """One row per candidate the search trained (per grid for grid extension), the chosen one marked."""
+    report = Table(title=_title(where))
+    for column in ("", "candidate", "grid", "lamb", "steps", "parameters", "train RMSE", "val RMSE", "seconds"):
+        report.add_column(column, justify="left" if column == "candidate" else "right", no_wrap=column == "candidate")
+    for c in search.candidates:
+        kan = c.kind == "kan"
+        report.add_row("*" if c.chosen else "", escape(c.label), str(c.grid) if kan else "-", f"{c.lamb:g}" if kan else "-",
+                       str(c.schedule[-1][1]) if kan else "-", str(c.parameters), _number(c.train_rmse),
+                       _number(c.val_rmse), f"{c.seconds:.2f}")
+    report.caption = "* chosen: the simplest candidate not clearly worse than the best (steps: those kept)"
+    return report
+
+
 class _StepBars:
-    """Progress bars of a recipe: one per grid, with the latest errors."""
+    """Progress bars of a recipe: one per grid (per candidate and grid in a search), with the
+    latest errors."""
 
     def __init__(self, ui: UI, steps: int):
         self.progress, self.steps, self.tasks = ui.progress(), steps, {}
 
     def __call__(self, grid, step, history):
-        if grid not in self.tasks:
-            self.tasks[grid] = self.progress.add_task(f"grid {grid:>4}", total=self.steps, metrics="")
+        self._update(f"grid {grid:>4}", step, history)
+
+    def search_step(self, label, grid, step, steps, history):
+        self._update(f"{label} grid {grid}", step, history)
+
+    def _update(self, name, step, history):
+        if name not in self.tasks:
+            self.tasks[name] = self.progress.add_task(name, total=self.steps, metrics="")
         val = history.val_rmse[-1]
         metrics = f"train {history.train_rmse[-1]:.2e}" + ("" if val is None else f"  val {val:.2e}")
-        self.progress.update(self.tasks[grid], completed=step, metrics=metrics)
+        self.progress.update(self.tasks[name], completed=step, metrics=metrics)
 
 
 def _check_same(saved: dict, given: dict, source) -> None:
@@ -331,12 +552,21 @@ def _plain(value) -> str:
 
 
 def _check_writable(path) -> None:
+    """ValueError unless a file can be created where ``path`` would be written (its folder,
+    or the nearest existing folder above it), found by creating and removing one."""
     path = Path(path)
     folder = path.parent
     while not folder.exists() and folder != folder.parent:
         folder = folder.parent
+    if not folder.is_dir():
+        raise ValueError(f"--out {path}: {folder} is not a folder")
     if not os.access(folder, os.W_OK):
         raise ValueError(f"--out {path}: cannot write in {folder}")
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as err:
+        raise ValueError(f"--out {path}: cannot write in {folder} ({err.strerror or err})") from None
 
 
 def _number(value) -> str:
@@ -408,16 +638,36 @@ def info(ui: UI, model_file):
         rows.append(("features", ", ".join(notes["features"])))
     if notes.get("target"):
         rows.append(("target", notes["target"]))
-    if notes.get("recipe"):
-        r = notes["recipe"]
-        rows.append(("recipe", f"grids {_plain(r['grids'])}, {r['steps']} {r['optimizer']} steps each, "
-                               f"seed {r['seed']}"))
+    recipe = recipes.Recipe.from_dict(notes["recipe"]) if notes.get("recipe") else None
+    chosen = next((c for c in notes.get("selection", []) if c.get("chosen")), None)
+    if recipe is not None and recipe.needs_validation:
+        tried = notes.get("selection", [])
+        if chosen is not None:
+            kept = ", ".join(f"{steps} at grid {grid}" for grid, steps in chosen["schedule"]) or "closed form"
+            what = chosen["label"] + (f", lamb {chosen['lamb']:g}" if chosen.get("lamb") else "")
+            rows.append(("chosen", f"{what} (steps kept: {kept}) out of {len(tried)} candidates tried on the "
+                                   "validation rows: the simplest not clearly worse than the best"))
+        rows.append(("recipe", f"grids {_plain(recipe.grids)}, up to {recipe.steps} {recipe.optimizer} steps each, "
+                               f"patience {recipe.early_stopping}, lamb {recipe.lamb}, seed {recipe.seed}"))
+    elif recipe is not None:
+        extras = (f", lamb {recipe.lamb}" if recipe.lamb_value else "")
+        rows.append(("recipe", f"grids {_plain(recipe.grids)}, {recipe.steps} {recipe.optimizer} steps each, "
+                               f"seed {recipe.seed}{extras}"))
     if notes.get("data"):
         rows.append(("data", f"{notes['data']} ({notes.get('rows', '?')} rows, "
                              f"validation fraction {notes.get('val_frac', 0)})"))
+    if notes.get("validation"):
+        v = notes["validation"]
+        text = _validation_text(v) if "rows" in v else (
+            f"validation RMSE {v['rmse']:.4g} (R² {v['r2']:.3f}; predicting the training mean: {v['baseline_rmse']:.4g})"
+            + (", before the refit on every row" if v.get("refit") else ""))
+        rows.append(("validation", text))
     state = model.fit_state
-    rows.append(("resumable", f"yes: {state['optimizer']} state after {state['step']} steps at grid {model.grid}"
-                 if state else "no (no optimizer state saved)"))
+    if recipe is not None and recipe.needs_validation:
+        rows.append(("resumable", "no: chosen on validation rows (fit again, or --resume a fixed schedule)"))
+    else:
+        rows.append(("resumable", f"yes: {state['optimizer']} state after {state['step']} steps at grid {model.grid}"
+                     if state else "no (no optimizer state saved)"))
     for key, value in rows:
         table.add_row(key, escape(value))
     ui.result(table)
@@ -447,7 +697,7 @@ def kernels(ui: UI) -> None:
         warnings.simplefilter("always")
         ops = _extension.ops()
     if ops is not None:
-        click.echo(f"fused CPU kernels: ready (cache: {_extension.cache_dir()})")
+        click.echo(f"fused CPU kernels: ready, {_extension.describe()} (cache: {_extension.cache_dir()})")
     else:
         reason = str(caught[0].message) if caught else "disabled by KANOPY_NO_EXTENSION"
         click.echo(f"fused CPU kernels: unavailable, using pure PyTorch ({reason})")

@@ -43,24 +43,32 @@ def _style(latex: bool, python: bool) -> str:
 @click.argument("data_file", metavar="DATA")
 @click.option("--target", required=True, help="Column to explain.")
 @click.option("--features", type=NAMES, help="Variables, e.g. x,y [default: all other columns].")
-@click.option("--budget", type=click.FloatRange(min=1), default=60.0, show_default=True,
-              help="Seconds to search.")
+@click.option("--effort", type=click.FloatRange(min=0, min_open=True), metavar="UNITS",
+              help="Work the search may do, in work units: the same result on every machine "
+                   "(the default takes about a minute of one core on the hardest problems) [default: 100000].")
+@click.option("--budget", type=click.FloatRange(min=0, min_open=True), metavar="SECONDS",
+              help="Also stop after this many seconds (the result then depends on the machine's speed) "
+                   "[default: no time limit].")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the data split and networks.")
 @click.option("--latex", is_flag=True, help="Print the formula as LaTeX.")
 @click.option("--python", is_flag=True, help="Print the formula as a Python (NumPy) function.")
-def discover(ui: UI, data_file, target, features, budget, seed, latex, python):
+def discover(ui: UI, data_file, target, features, effort, budget, seed, latex, python):
     """Find a closed-form formula for column --target of DATA from its other columns.
 
-    Tries KAN structures cheapest first within --budget seconds, snaps every edge to a
+    Tries KAN structures cheapest first within --effort work units, snaps every edge to a
     library function, refits and rounds the constants, and prints the Pareto front of
-    formulas (complexity against held-out error) and the chosen formula.
+    formulas (complexity against held-out error) and the chosen formula. The same DATA,
+    --effort and --seed give the same formula on any machine; --budget SECONDS adds a
+    wall-clock cap.
     """
+    from .discovery import DEFAULT_EFFORT
     from .discovery import discover as run
 
     style = _style(latex, python)
     features, table = _training_table(data_file, target, features)
     X, y = table[:, :-1], table[:, -1]
-    result = run(X, y, var_names=features, budget_s=budget, seed=seed, log=ui.note)
+    result = run(X, y, var_names=features, effort=DEFAULT_EFFORT if effort is None else effort, budget_s=budget,
+                 seed=seed, log=ui.note)
     front = Table(title=escape(f"{Path(data_file).name}: formulas for {target}"))
     for column in ("complexity", "val RMSE", "found by", "formula"):
         front.add_column(column, justify="right" if column != "formula" else "left")
@@ -69,7 +77,10 @@ def discover(ui: UI, data_file, target, features, budget, seed, latex, python):
     ui.report(front)
     ui.result(_render(result.expr, result.variables, style, target))
     quality = "exact" if result.exact else f"relative {result.relative_rmse:.2g}"
-    ui.note(f"test RMSE {result.rmse:.3g} ({quality}), {result.seconds:.1f} s")
+    if result.limit == "time":
+        ui.note(f"the --budget of {budget:g} s cut the search short: a larger --budget (or none) may find more, "
+                "and the result depends on this machine's speed")
+    ui.note(f"test RMSE {result.rmse:.3g} ({quality}), {result.work:.0f} work units, {result.seconds:.1f} s")
 
 
 @command()

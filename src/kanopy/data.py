@@ -6,6 +6,7 @@ Anything that is not a finite number in a column asked for is refused with a
 data row, as in a spreadsheet; in text files the line number is given as well. Floats are
 written with ``repr`` (the shortest text that reads back to the same double), so a table
 written by :func:`write` and read by :func:`read` gives back exactly the same numbers.
+(NumPy is imported when a table is read or written, not with this module.)
 """
 
 from __future__ import annotations
@@ -17,14 +18,22 @@ import math
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import numpy as np
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 TSV_SUFFIXES = (".tsv", ".tab")
 
 
 class DataError(ValueError):
-    """Data that cannot be used; the message names the file and where in it."""
+    """Data that cannot be used; the message names the file and where in it (``column``: the
+    column at fault, when it is one)."""
+
+    def __init__(self, message: str, column: str | None = None):
+        super().__init__(message)
+        self.column = column
 
 
 def columns(path) -> list[str]:
@@ -50,6 +59,8 @@ def read(path, names) -> np.ndarray:
 def write(path, header, values) -> None:
     """Write columns ``values`` (rows, len(header)) under ``header``: CSV (TSV for .tsv/.tab)
     or Parquet by the suffix, atomically (see :func:`kanopy.io.atomic_write`)."""
+    import numpy as np
+
     from .io import atomic_write
 
     path = Path(path)
@@ -65,6 +76,8 @@ def write(path, header, values) -> None:
 
 def to_text(header, values, delimiter: str = ",") -> str:
     """CSV text of columns ``values`` under ``header``, floats exact (shortest repr)."""
+    import numpy as np
+
     out = io.StringIO()
     writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
     writer.writerow(header)
@@ -75,6 +88,8 @@ def to_text(header, values, delimiter: str = ",") -> str:
 
 # ------------------------------------------------------------------------------ text files
 def _read_text(path: Path, names: list[str]) -> np.ndarray:
+    import numpy as np
+
     with _open_text(path) as f, _decoding(path):
         reader = _reader(f, path)
         header = _header(path, reader)
@@ -124,13 +139,15 @@ def _bad_field(path, fields, index, names, row, line) -> DataError:
         except ValueError:
             where = f"row {row} (line {line}), column {name!r}"
             if not text.strip():
-                return DataError(f"{path}: missing value at {where}")
-            return DataError(f"{path}: {_clip(text)!r} at {where} is not a number")
+                return DataError(f"{path}: missing value at {where}", column=name)
+            return DataError(f"{path}: {_clip(text)!r} at {where} is not a number", column=name)
     return DataError(f"{path}: row {row} (line {line}) cannot be read")  # pragma: no cover
 
 
 # --------------------------------------------------------------------------------- Parquet
 def _read_parquet(path: Path, names: list[str]) -> np.ndarray:
+    import numpy as np
+
     pa = _pyarrow(path, "read")
     _column_indices(path, _parquet_columns(path), names)
     table = _parquet().read_table(str(path), columns=names)
@@ -153,7 +170,7 @@ def _read_parquet(path: Path, names: list[str]) -> np.ndarray:
                     out[row, j] = float(text)
                 except ValueError:
                     raise DataError(f"{path}: {_clip(text)!r} at row {row + 1}, column {name!r} "
-                                    "is not a number") from None
+                                    "is not a number", column=name) from None
         else:
             raise DataError(f"{path}: column {name!r} holds {kind}, not numbers")
     _check_finite(path, out, names, lambda row: f"row {row + 1}")
@@ -217,14 +234,30 @@ def _column_indices(path: Path, header: list[str], names: list[str]) -> list[int
             hint = difflib.get_close_matches(name, header, n=1)
             hint = f"; did you mean {hint[0]!r}?" if hint else ""
             shown = ", ".join(header[:20]) + (", ..." if len(header) > 20 else "")
-            raise DataError(f"{path} has no column {name!r} (its columns: {shown}){hint}")
+            raise DataError(f"{path} has no column {name!r} (its columns: {shown}){hint}{_delimiter_hint(path, header)}")
         if len(found) > 1:
             raise DataError(f"{path}: column name {name!r} appears {len(found)} times in the header")
         index.append(found[0])
     return index
 
 
+def _delimiter_hint(path: Path, header: list[str]) -> str:
+    """A hint when the header reads as one column holding another delimiter (e.g. a CSV
+    written with ';', as spreadsheets do in locales with a decimal comma)."""
+    if len(header) != 1:
+        return ""
+    expected = _delimiter(path)
+    for delimiter, name in ((";", "semicolons"), ("\t", "tabs"), ("|", "'|'"), (",", "commas")):
+        if delimiter != expected and delimiter in header[0]:
+            kind = "tab-separated" if expected == "\t" else "comma-separated"
+            return (f"; the header reads as one column: is the file separated by {name}? kanopy reads {kind} "
+                    f"values for {path.suffix or 'this suffix'} (tab-separated for .tsv/.tab, Parquet for .parquet)")
+    return ""
+
+
 def _check_finite(path: Path, values: np.ndarray, names: list[str], where) -> None:
+    import numpy as np
+
     bad = ~np.isfinite(values)
     if bad.any():
         row, col = (int(v) for v in np.argwhere(bad)[0])

@@ -117,7 +117,7 @@ def _discover(X, y, X_test, y_test, seed, console, progress):
 
     start = time.perf_counter()
     with console.status("discovering the formula...") if progress else _Null():
-        found = discover(X, y[:, 0], var_names=["x", "y"], budget_s=60, seed=seed)
+        found = discover(X, y[:, 0], var_names=["x", "y"], seed=seed)
     test_rmse = float(np.sqrt(np.mean((found(X_test.numpy()) - y_test[:, 0].numpy()) ** 2)))
     console.print(f"discovered formula: {found.expr}  (test RMSE {test_rmse:.1e}, "
                   f"{time.perf_counter() - start:.1f} s)")

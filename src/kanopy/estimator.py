@@ -9,6 +9,7 @@ predictions from raw inputs.
 from __future__ import annotations
 
 import numbers
+import warnings
 
 import numpy as np
 import torch
@@ -29,28 +30,47 @@ from .validation import as_matrix, check_finite, check_not_constant, check_rows
 class KANRegressor(RegressorMixin, BaseEstimator):
     """Kolmogorov-Arnold Network regressor.
 
-    The network is [n_features, *hidden, n_outputs]. It is fitted by grid extension: at each
-    grid size in ``grids`` (coarse to fine) ``steps`` optimizer steps (``optimizer`` "lbfgs",
-    "adam" or "lm"), in ``dtype``, reproducibly from ``random_state`` (an int, used as the
-    seed; None draws one). ``lamb`` > 0 adds the KAN sparsity regulariser, ``batch_size``
-    None means full batch, ``verbose`` shows progress bars. y may have several columns.
+    By default (``hidden``, ``grids`` and ``lamb`` "auto") the network is chosen on a
+    validation split of the training rows (``validation_fraction``, drawn from
+    ``random_state``): the mean, the linear model, the additive model and small hidden layers,
+    cheapest first, finer grids only while the validation error improves, each network kept
+    at its best validation state (early stopping after ``patience`` steps without
+    improvement), the simplest candidate not clearly worse than the best one chosen (see
+    :mod:`kanopy.selection`); with ``refit`` the chosen network is then trained again on all
+    the rows with the steps it kept. Inputs are clamped 5% of the training range beyond it.
+
+    Given ``hidden`` (e.g. (5,); () is the additive model) and ``grids`` (e.g. (3, 10, 20)),
+    the network is [n_features, *hidden, n_outputs], fitted by grid extension with ``steps``
+    optimizer steps (``optimizer`` "lbfgs", "adam" or "lm") at each grid on all rows; with
+    ``patience`` an integer it stops early on the validation split as above. ``lamb`` > 0
+    adds the KAN sparsity regulariser, ``batch_size`` None means full batch, ``verbose``
+    shows progress bars. y may have several columns. Reproducible from ``random_state`` (an
+    int; None draws one).
 
     Attributes after ``fit``: ``model_`` (the fitted :class:`kanopy.KAN`), ``stages_`` (one
-    :class:`kanopy.recipe.Stage` per grid, with its history), ``n_features_in_``,
-    ``formula_`` (with ``symbolic=True``: one sympy expression per output in the feature
-    names, input and output scaling undone; every edge is then snapped to a library function
-    after pruning and the affine parameters refitted, and ``predict`` uses that network),
-    ``feature_names_in_`` (when X has string column names) and ``n_outputs_``.
+    :class:`kanopy.recipe.Stage` per grid of its training, with its history), with a
+    validation split ``selection_`` (a summary of every candidate tried, in order, the chosen
+    one marked), ``validation_rmse_`` and ``validation_score_`` (RMSE and R² of the chosen
+    network on the validation rows, before any refit) and ``baseline_rmse_`` (the RMSE there
+    of predicting the training mean; a UserWarning says when no network beat it),
+    ``n_features_in_``, ``formula_`` (with ``symbolic=True``: one sympy expression per output
+    in the feature names, input and output scaling undone; every edge is then snapped to a
+    library function after pruning and the affine parameters refitted, and ``predict`` uses
+    that network), ``feature_names_in_`` (when X has string column names) and ``n_outputs_``.
     """
 
-    def __init__(self, hidden=(5,), grids=(3, 10, 20), steps=50, optimizer="lbfgs", k=3, lamb=0.0,
-                 batch_size=None, dtype="float64", symbolic=False, random_state=0, verbose=False):
+    def __init__(self, hidden="auto", grids="auto", steps=50, optimizer="lbfgs", k=3, lamb="auto", patience="auto",
+                 validation_fraction=0.2, refit=True, batch_size=None, dtype="float64", symbolic=False,
+                 random_state=0, verbose=False):
         self.hidden = hidden
         self.grids = grids
         self.steps = steps
         self.optimizer = optimizer
         self.k = k
         self.lamb = lamb
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.refit = refit
         self.batch_size = batch_size
         self.dtype = dtype
         self.symbolic = symbolic
@@ -63,9 +83,18 @@ class KANRegressor(RegressorMixin, BaseEstimator):
                              ensure_all_finite=False)
         recipe = self._recipe()
         X_t, y_t = self._tensors(X, y, recipe)
-        model = recipes.start(X_t, y_t, recipe)
+        for name in ("selection_", "validation_rmse_", "validation_score_", "baseline_rmse_"):
+            self.__dict__.pop(name, None)  # from an earlier fit
+        if recipe.needs_validation:
+            model = self._search(X_t, y_t, recipe)
+        else:
+            model = recipes.start(X_t, y_t, recipe)
+            largest = recipes.parameter_count([sum(w) for w in model.width], recipe.grids[-1], recipe.k)
+            message = recipes.parameter_warning(largest, X_t.shape[0])
+            if message:  # before the fit: it may take a while
+                warnings.warn(f"KANRegressor: {message} (at grid {recipe.grids[-1]})", UserWarning, stacklevel=2)
+            self.stages_ = recipes.train(model, X_t, y_t, recipe, progress=bool(self.verbose))
         self._record(model, recipe)
-        self.stages_ = recipes.train(model, X_t, y_t, recipe, progress=bool(self.verbose))
         if self.symbolic:
             model = self._snap(model, X_t, y_t, recipe)
         self.model_ = model
@@ -91,8 +120,46 @@ class KANRegressor(RegressorMixin, BaseEstimator):
         """The parameters, checked (ValueError naming the parameter), as a Recipe."""
         hidden = (self.hidden,) if isinstance(self.hidden, numbers.Integral) else self.hidden
         grids = (self.grids,) if isinstance(self.grids, numbers.Integral) else self.grids
+        fraction = self.validation_fraction
+        if not isinstance(fraction, numbers.Real) or isinstance(fraction, bool) or not 0 <= fraction < 1:
+            raise ValueError(f"validation_fraction must be a number in [0, 1), got {fraction!r}")
         return recipes.Recipe(hidden=hidden, grids=grids, steps=self.steps, optimizer=self.optimizer, k=self.k,
-                              dtype=self.dtype, seed=self._seed(), lamb=self.lamb, batch_size=self.batch_size)
+                              dtype=self.dtype, seed=self._seed(), lamb=self.lamb, batch_size=self.batch_size,
+                              patience=self.patience)
+
+    def _search(self, X, y, recipe):
+        """Choose (or early-stop) on a validation split; refit on every row when asked."""
+        from .selection import Search
+
+        if self.validation_fraction == 0:
+            raise ValueError("validation_fraction is 0, but the recipe chooses on validation rows (hidden, grids "
+                             "or lamb 'auto', or a patience): give validation_fraction > 0, or hidden, grids and "
+                             "lamb with patience=None")
+        train_rows, val_rows = recipes.split(X.shape[0], float(self.validation_fraction), recipe.seed)
+        check_rows(len(train_rows), f"X without its {len(val_rows)} validation rows")
+        search = Search(X[train_rows], y[train_rows], X[val_rows], y[val_rows], recipe)
+        chosen = search.run()
+        self.selection_ = [c.describe() for c in search.candidates]
+        self.validation_rmse_ = chosen.val_rmse
+        self.baseline_rmse_ = search.mean_rmse
+        y_val = y[val_rows]
+        total = float(((y_val - y_val.mean(dim=0)) ** 2).sum())
+        with torch.no_grad():
+            residual = float(((chosen.model(X[val_rows]) - y_val) ** 2).sum())
+        self.validation_score_ = 1.0 - residual / total if total > 0 else float("nan")
+        if search.no_better_than_mean(chosen):
+            warnings.warn(f"KANRegressor: no network predicted the validation rows clearly better than the mean of "
+                          f"the training targets (validation RMSE {chosen.val_rmse:.4g}, mean {search.mean_rmse:.4g}); "
+                          f"the model chosen is the {chosen.label if chosen.kind != 'kan' else 'network ' + chosen.label}",
+                          UserWarning, stacklevel=3)
+        message = recipes.parameter_warning(chosen.parameters if chosen.kind == "kan" else 0, len(train_rows))
+        if message:
+            warnings.warn(f"KANRegressor: {message}", UserWarning, stacklevel=3)
+        if self.refit:
+            model, self.stages_ = search.refit(X, y, progress=bool(self.verbose))
+        else:
+            model, self.stages_ = chosen.model, chosen.stages
+        return model
 
     def _snap(self, model, X, y, recipe):
         """Prune to the edges that matter, snap each to its best library function, refit the
@@ -125,10 +192,15 @@ class KANRegressor(RegressorMixin, BaseEstimator):
         return X_t, y_t
 
     def _record(self, model, recipe) -> None:
-        """What a model file should remember (see kanopy.io): feature names, the recipe."""
+        """What a model file should remember (see kanopy.io): feature names, the recipe, the
+        validation error."""
         model.info = {"recipe": recipe.to_dict()}
         if hasattr(self, "feature_names_in_"):
             model.info["features"] = [str(name) for name in self.feature_names_in_]
+        if hasattr(self, "selection_"):
+            model.info["validation"] = {"rmse": self.validation_rmse_, "baseline_rmse": self.baseline_rmse_,
+                                        "r2": self.validation_score_, "refit": bool(self.refit)}
+            model.info["selection"] = self.selection_
 
 
 def _check_finite_target(y) -> None:

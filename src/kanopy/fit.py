@@ -1,133 +1,39 @@
-"""The training loop: objective, optimizer, grid-update schedule, history, progress."""
+"""The training loop: batches, objective, optimizer, grid-update schedule, history, progress.
+
+fit -> batches (which rows a step sees), losses + objectives (what is minimised), optim (how).
+"""
 
 from __future__ import annotations
 
+import itertools
+import math
 import time
-from dataclasses import dataclass, field
+import warnings
 
 import torch
 
-from . import kernels, regularization
+from . import losses
+from .batches import ArrayStream, Converter, LoaderStream, is_batches
+from .history import History
+from .objectives import DataObjective, NonFinite, Objective  # noqa: F401  (Objective: the protocol's base)
 from .optim import OPTIMIZERS
 from .progress import StepProgress
-from .validation import as_xy
 
 DEFAULT_LR = {"lbfgs": 1.0, "adam": 1e-2, "lm": 1e-3}  # for LM: the initial damping
-
-
-@dataclass
-class History:
-    """Per-step record of a fit. ``val_rmse`` holds None when no validation data was given."""
-
-    step: list[int] = field(default_factory=list)
-    train_rmse: list[float] = field(default_factory=list)
-    val_rmse: list[float | None] = field(default_factory=list)
-    reg: list[float] = field(default_factory=list)
-    seconds: list[float] = field(default_factory=list)
-
-    def __getitem__(self, key: str) -> list:
-        return getattr(self, key)
-
-    def __len__(self) -> int:
-        return len(self.step)
-
-    def to_dict(self) -> dict:
-        return {k: list(getattr(self, k)) for k in ("step", "train_rmse", "val_rmse", "reg", "seconds")}
-
-
-class Objective:
-    """Loss of a model on a batch, as a function of one flat vector ``theta``.
-
-    While it lives, every trainable parameter of the model is a view into ``theta``, so an
-    optimizer that updates theta in place updates the model; ``release`` undoes that."""
-
-    def __init__(self, model, reg_options: dict):
-        self.model = model
-        self.reg = {k: v for k, v in reg_options.items() if k != "lamb"}
-        self.lamb = reg_options.get("lamb", 0.0)
-        self.names = [n for n, p in model.named_parameters() if p.requires_grad]
-        self.params = [p for p in model.parameters() if p.requires_grad]
-        if not self.params:
-            raise ValueError("the model has no trainable parameters")
-        self.theta = torch.cat([p.detach().reshape(-1) for p in self.params])
-        offset = 0
-        for p in self.params:
-            p.data = self.theta[offset : offset + p.numel()].view_as(p)
-            offset += p.numel()
-        self.X = self.y = None
-        # one C++ call per evaluation for a plain KAN and a pure MSE objective
-        self.fused = None if self.lamb else kernels.FusedObjective.build(model)
-
-    def release(self) -> None:
-        for p in self.params:
-            p.data = p.data.clone()
-
-    def set_batch(self, X: torch.Tensor, y: torch.Tensor) -> None:
-        self.X, self.y = X, y
-
-    def parts(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(mse, regulariser) on the current batch, differentiable."""
-        if self.lamb:
-            traces = self.model.trace(self.X)
-            pred = traces[-1].outputs * self.model.out_scale + self.model.out_shift
-            reg = regularization.sparsity(traces, self.reg["lamb_l1"], self.reg["lamb_entropy"])
-            reg = reg + regularization.coefficients(
-                self.model.layers, self.reg["lamb_coef"], self.reg["lamb_coefdiff"])
-        else:
-            pred = self.model(self.X)
-            reg = pred.new_zeros(())
-        return torch.mean((pred - self.y) ** 2), reg
-
-    def refresh(self) -> None:
-        """Call after the model's tensors changed in place or were replaced (grid updates)."""
-        if self.fused is not None:
-            self.fused.refresh()
-
-    def evaluate(self) -> tuple[torch.Tensor, torch.Tensor]:
-        if self.fused is not None:
-            mse, grads = self.fused(self.X, self.y)
-            return mse, torch.cat([grads[name].reshape(-1) for name in self.names])
-        with torch.enable_grad():
-            mse, reg = self.parts()
-            loss = mse + self.lamb * reg
-            grads = torch.autograd.grad(loss, self.params, allow_unused=True)
-        flat = torch.cat([
-            (g if g is not None else torch.zeros_like(p)).reshape(-1) for g, p in zip(grads, self.params)
-        ])
-        return loss.detach(), flat
-
-    @torch.no_grad()
-    def residuals(self) -> torch.Tensor:
-        return (self.model(self.X) - self.y).reshape(-1)
-
-    def residuals_jacobian(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """Residuals (M,) and their Jacobian (M, P), one row per sample and output,
-        by per-sample reverse mode (torch.func) over the pure-torch kernels."""
-        from torch.func import functional_call, jacrev, vmap
-
-        sizes = [p.numel() for p in self.params]
-        shapes = [p.shape for p in self.params]
-        model = self.model
-
-        def single(theta, x):
-            values = theta.split(sizes)
-            params = {n: v.view(s) for n, v, s in zip(self.names, values, shapes)}
-            return functional_call(model, params, (x.unsqueeze(0),)).squeeze(0)
-
-        theta = self.theta.detach()
-        with model.using_backend("torch"):  # torch.func needs the pure-torch kernels
-            J = vmap(jacrev(single), in_dims=(None, 0), chunk_size=4096)(theta, self.X)  # (N, m, P)
-        return self.residuals(), J.reshape(-1, theta.numel())
+DEFAULT_STEPS = 200
 
 
 def fit(
     model,
     X,
-    y,
-    steps: int = 200,
+    y=None,
+    steps: int | None = None,
     optimizer: str = "lbfgs",
     lr: float | None = None,
     batch_size: int | None = None,
+    epochs: int | None = None,
+    loss="mse",
+    sample_weight=None,
     lamb: float = 0.0,
     lamb_l1: float = 1.0,
     lamb_entropy: float = 2.0,
@@ -138,112 +44,222 @@ def fit(
     stop_grid_update_step: int = 50,
     X_val=None,
     y_val=None,
+    patience: int | None = None,
     progress: bool = True,
     seed: int = 0,
     resume: bool = False,
     callback=None,
     optimizer_options: dict | None = None,
 ) -> History:
-    """Train ``model`` on (X, y) for ``steps`` optimizer steps; returns a :class:`History`.
+    """Train ``model`` on (X, y); returns a :class:`History`.
+
+    Data: arrays (X (N, n_inputs), y as the loss wants it, optional ``sample_weight`` (N,)),
+    or, with y None, a ``torch.utils.data.DataLoader`` or any iterable of (X, y) or
+    (X, y, sample_weight) batches. Data stay where they are; batches move to the model's
+    device and dtype.
+
+    Steps and epochs: one step is one optimizer step on one batch. Without ``batch_size``
+    every step takes all the rows; with it the rows are walked through in epochs of
+    ceil(N / batch_size) batches, each epoch in a seeded shuffled order (see
+    :mod:`kanopy.batches`); a loader's pass is an epoch. Give ``steps`` (default 200) or
+    ``epochs``, not both: ``epochs=E`` runs until E epochs have ended (a fit resumed
+    mid-epoch first finishes that epoch, which counts as one).
+
+    loss: "mse" (default), "huber", "cross_entropy" (multi-class logits, integer labels),
+    "bce" (binary logits), a :class:`kanopy.losses.Loss`, or a callable ``loss(pred, y)``
+    returning a scalar or (N,) per-sample values (first-order optimizers only); see
+    :mod:`kanopy.losses`.
 
     optimizer: "lbfgs" (strong-Wolfe line search; a step is up to 20 iterations, as pykan),
-    "adam", or "lm" (Levenberg-Marquardt; a step is one accepted damped Gauss-Newton update,
-    for small models). ``lr`` is the learning rate (for "lm": the initial damping).
-    ``batch_size`` None means full batch. With ``lamb > 0`` the sparsity regulariser of the
-    KAN paper is added (not with "lm", which minimises a sum of squares).
-    Grids move to the data every ``grid_update_every`` steps before ``stop_grid_update_step``.
+    "adam", or "lm" (Levenberg-Marquardt, least-squares losses; a step is one accepted damped
+    Gauss-Newton update, for small models). ``lr`` is the learning rate (for "lm": the
+    initial damping). With ``lamb > 0`` the sparsity regulariser of the KAN paper is added
+    (not with "lm", which minimises a sum of squares).
+    Grids move to the step's batch every ``grid_update_every`` steps before
+    ``stop_grid_update_step``.
+
+    Early stopping: with ``patience=P`` (validation data required) the validation loss is
+    compared after every step with the best so far (the state the fit started from counts);
+    after P steps without a strict improvement the fit stops, and at its end (stopped or
+    not) the model's parameters and buffers (knots, masks...) are put back to the best
+    validation state. ``fit_state`` then describes that state too, with the optimizer state
+    and batch position as they were then (step = ``history.best_step``): ``resume=True``
+    continues from the best state as if the fit had been asked for ``best_step`` steps (a
+    resumed fit starts a new patience window from there).
+
+    Non-finite losses or gradients: the step is undone (the model is as after the last
+    finite step), a RuntimeWarning names the step, ``history.nonfinite_step`` records it and
+    the fit stops.
+
     ``resume=True`` continues the previous fit of this model (its optimizer state, step count
-    and batch sampling), e.g. after ``kanopy.load``. ``callback(step, history)`` may return
+    and batch position), e.g. after ``kanopy.load``. ``callback(step, history)`` may return
     True to stop early.
 
     Ctrl-C (KeyboardInterrupt) is re-raised after the model, its ``fit_state`` and the history
     are put back to the end of the last completed step, so the model can be saved and resumed
     as if the fit had been asked for that many steps.
     """
-    _check_options(steps, optimizer, batch_size, lamb, grid_update_every, stop_grid_update_step)
-    factory = dict(dtype=model.dtype, device=model.device)
-    X, y = as_xy(X, y, model.n_inputs, model.n_outputs, **factory)
-    has_val = X_val is not None or y_val is not None
-    if has_val:
-        if X_val is None or y_val is None:
-            raise ValueError("give both X_val and y_val, or neither")
-        X_val, y_val = as_xy(X_val, y_val, model.n_inputs, model.n_outputs, names=("X_val", "y_val"), **factory)
-
-    start_step, opt, generator = _optimizer_state(model, optimizer, lr, seed, resume, optimizer_options)
-    objective = Objective(model, dict(lamb=lamb, lamb_l1=lamb_l1, lamb_entropy=lamb_entropy,
-                                      lamb_coef=lamb_coef, lamb_coefdiff=lamb_coefdiff))
-    history = History()
-    n = X.shape[0]
-    full_batch = batch_size is None or batch_size >= n
+    loss = losses.get(loss)
+    _check_options(steps, epochs, optimizer, batch_size, loss, lamb, grid_update_every, stop_grid_update_step)
+    loss.check_model(model.n_outputs)
+    start_step, opt, position, seed = _optimizer_state(model, optimizer, lr, seed, resume, optimizer_options)
+    convert = Converter(loss, model.n_inputs, model.n_outputs, model.dtype, model.device)
+    stream = _stream(X, y, sample_weight, batch_size, convert, seed)
+    if getattr(stream, "once", False) and epochs is not None and epochs > 1:
+        raise ValueError("an iterator of batches can be read once: pass a DataLoader or a list of batches "
+                         "to train several epochs")
+    val = _validation(X_val, y_val, convert, patience)
+    if resume and position[1] and stream.layout is not None and model.fit_state.get("layout") != stream.layout:
+        position = (position[0] + 1, 0)  # other rows or batch size: the saved epoch's order does not apply
+    objective = DataObjective(model, loss, dict(lamb=lamb, lamb_l1=lamb_l1, lamb_entropy=lamb_entropy,
+                                                lamb_coef=lamb_coef, lamb_coefdiff=lamb_coefdiff))
+    history = History(loss_name=loss.name, metric_name=loss.metric_name)
+    stop_epoch = None if epochs is None else position[0] + epochs
+    batches = stream.batches(*position, stop_epoch)
+    if epochs is None:
+        steps = DEFAULT_STEPS if steps is None else steps
+        batches = itertools.islice(batches, steps)
+        total = steps
+    else:
+        total = None if stream.count is None else epochs * stream.count - position[1]
+    now = (start_step, position)  # (steps done, position of the next batch) of the model's state
+    checkpoint = best = None  # the state before the current step; the best validation state so far
+    if patience is not None:
+        best = _State(model, objective, opt, *now, 0, value=objective.score(*val)[0])
     t0 = time.perf_counter()
-    display = StepProgress(steps, enabled=progress)
-    checkpoint = None
+    display = StepProgress(total, enabled=progress)
     try:
         with display:
-            for i in range(steps):
-                step = start_step + i
-                grid_step = update_grid and step < stop_grid_update_step and step % grid_update_every == 0
-                checkpoint = _Checkpoint(i, model, objective, opt, generator, grid_step)
-                if full_batch:
-                    Xb, yb = X, y
-                else:
-                    idx = torch.randperm(n, generator=generator)[:batch_size].to(model.device)
-                    Xb, yb = X[idx], y[idx]
-                if grid_step:
-                    model.update_grid(Xb)
+            for batch in batches:
+                step = now[0]
+                checkpoint = _State(model, objective, opt, *now, len(history))
+                if update_grid and step < stop_grid_update_step and step % grid_update_every == 0:
+                    model.update_grid(batch.X)
                     objective.refresh()
                     if opt.name == "lbfgs":
                         opt.reset()  # old curvature pairs describe the old splines
-                objective.set_batch(Xb, yb)
-                loss = opt.step(objective)
-                train_rmse, reg = _train_metrics(objective, loss, lamb)
-                val_rmse = _rmse(model, X_val, y_val) if has_val else None
-                history.step.append(step + 1)
-                history.train_rmse.append(train_rmse)
-                history.val_rmse.append(val_rmse)
-                history.reg.append(reg)
-                history.seconds.append(time.perf_counter() - t0)
-                display.update(train_rmse, val_rmse)
-                if callback is not None and callback(step + 1, history):
+                objective.set_batch(batch.X, batch.y, batch.weight)
+                loss_value, failure = _step(opt, objective)
+                if failure is not None:
+                    checkpoint.restore(model, objective, opt)
+                    history.nonfinite_step = step + 1
+                    history.message = (f"step {step + 1}: {failure}; the model was put back to its state after "
+                                       f"step {step} and the fit stopped")
+                    warnings.warn(history.message, RuntimeWarning, stacklevel=2)
                     break
+                measure = objective.measure(loss_value)
+                val_loss, val_metric = objective.score(*val) if val else (None, None)
+                history.add(step + 1, batch, measure.data, objective.metric(measure), val_loss, val_metric,
+                            measure.reg, time.perf_counter() - t0)
+                now = (step + 1, batch.next_position())
+                display.advance(history.summary(), _where(batch, stop_epoch))
+                stop = callback is not None and callback(step + 1, history)
+                if best is not None:
+                    if val_loss < best.value:
+                        best = _State(model, objective, opt, *now, len(history), value=val_loss)
+                    elif step + 1 - best.step >= patience:
+                        history.stopped_early = True
+                        break
+                if stop:
+                    break
+                checkpoint = None  # the step is complete: an interrupt from here on undoes nothing
+            else:
+                if epochs is None and len(history) < steps:
+                    history.message = f"the data ran out after {len(history)} of {steps} steps"
+                    warnings.warn(history.message, RuntimeWarning, stacklevel=2)
             checkpoint = None
     except KeyboardInterrupt:
         if checkpoint is not None:  # undo the unfinished step
-            checkpoint.restore(model, objective, opt, generator, history)
+            checkpoint.restore(model, objective, opt)
+            history.truncate(checkpoint.history_length)
+            now = (checkpoint.step, checkpoint.position)
         raise
+    else:
+        if best is not None:
+            history.best_step = best.step
+            if best.step != now[0]:
+                best.restore(model, objective, opt)
+                now = (best.step, best.position)
     finally:
         objective.release()
         model.fit_state = {
             "optimizer": opt.name,
             "options": _options_of(opt),
-            "step": start_step + len(history),
+            "step": now[0],
             "state": opt.state_dict(),
-            "rng": generator.get_state(),
+            "seed": seed,
+            "position": list(now[1]),
+            "layout": stream.layout,
         }
     return history
 
 
-class _Checkpoint:
-    """What a step may change, copied before it (a Ctrl-C then undoes the step): the
-    parameters, the optimizer state, the batch generator and, on grid-update steps, the
-    buffers. Small next to a step's work: O(parameters), the LBFGS memory included."""
+def _step(opt, objective) -> tuple[float | None, str | None]:
+    """One optimizer step: (its loss, None), or (None, what was not finite)."""
+    try:
+        loss = opt.step(objective)
+    except NonFinite as err:
+        return None, str(err)
+    if not math.isfinite(loss):
+        return None, f"the training loss is {loss}"
+    if not bool(torch.isfinite(objective.theta).all()):
+        return None, "the parameters became non-finite (a non-finite gradient)"
+    return loss, None
 
-    def __init__(self, index, model, objective, opt, generator, grid_step):
-        self.index = index
+
+class _State:
+    """The training state after ``step`` steps, with the batch position that follows: the
+    parameters, the buffers (grids move during a fit) and the optimizer state; O(parameters),
+    small next to a step's work. ``value``: its validation loss, for early stopping."""
+
+    def __init__(self, model, objective, opt, step, position, history_length, value=None):
+        self.step, self.position, self.history_length, self.value = step, tuple(position), history_length, value
         self.theta = objective.theta.clone()
+        self.buffers = {name: b.clone() for name, b in model.named_buffers()}
         self.opt_state = _cloned(opt.state_dict())
-        self.rng = generator.get_state()
-        self.buffers = {name: b.clone() for name, b in model.named_buffers()} if grid_step else {}
 
     @torch.no_grad()
-    def restore(self, model, objective, opt, generator, history) -> None:
+    def restore(self, model, objective, opt) -> None:
         for name, value in self.buffers.items():
             model.get_buffer(name).copy_(value)
         objective.theta.copy_(self.theta)
-        opt.load_state_dict(self.opt_state)
-        generator.set_state(self.rng)
-        for key in ("step", "train_rmse", "val_rmse", "reg", "seconds"):
-            del getattr(history, key)[self.index:]
+        objective.refresh()
+        opt.load_state_dict(_cloned(self.opt_state))
+
+
+def _stream(X, y, sample_weight, batch_size, convert, seed):
+    if y is None:
+        if not is_batches(X):
+            raise ValueError("y is missing: give targets y, or batches of (X, y) (e.g. a DataLoader) as X")
+        if sample_weight is not None:
+            raise ValueError("with batches of data, give each batch's weights in it: (X, y, sample_weight)")
+        if batch_size is not None:
+            raise ValueError("batch_size is for arrays; a DataLoader or iterable of batches brings its own batches")
+        return LoaderStream(X, convert)
+    return ArrayStream(X, y, sample_weight, batch_size, seed, convert)
+
+
+def _validation(X_val, y_val, convert, patience):
+    """(X_val, y_val) converted, or None."""
+    if patience is not None and not (isinstance(patience, int) and not isinstance(patience, bool) and patience >= 1):
+        raise ValueError(f"patience must be a positive integer or None, got {patience!r}")
+    if X_val is None and y_val is None:
+        if patience is not None:
+            raise ValueError("patience (early stopping) needs validation data: give X_val and y_val")
+        return None
+    if X_val is None or y_val is None:
+        raise ValueError("give both X_val and y_val, or neither")
+    X_val = convert.inputs(X_val, "X_val")
+    y_val = convert.targets(y_val, "y_val")
+    if X_val.shape[0] != y_val.shape[0]:
+        raise ValueError(f"X_val and y_val have different numbers of rows ({X_val.shape[0]} vs {y_val.shape[0]})")
+    return X_val, y_val
+
+
+def _where(batch, stop_epoch) -> str:
+    epochs = "" if stop_epoch is None else f"/{stop_epoch}"
+    count = "" if batch.count is None else f"/{batch.count}"
+    return "fit" if batch.count == 1 else f"epoch {batch.epoch + 1}{epochs} batch {batch.index + 1}{count}"
 
 
 def _cloned(state):
@@ -256,20 +272,31 @@ def _cloned(state):
     return state
 
 
-def _check_options(steps, optimizer, batch_size, lamb, every, stop):
-    if not isinstance(steps, int) or steps < 0:
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _check_options(steps, epochs, optimizer, batch_size, loss, lamb, every, stop):
+    if steps is not None and not _is_count(steps):
         raise ValueError(f"steps must be a nonnegative integer, got {steps!r}")
+    if epochs is not None and not _is_count(epochs):
+        raise ValueError(f"epochs must be a nonnegative integer, got {epochs!r}")
+    if steps is not None and epochs is not None:
+        raise ValueError("give steps or epochs, not both (a step is one batch; an epoch, one pass over the data)")
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {sorted(OPTIMIZERS)}")
-    if batch_size is not None and (not isinstance(batch_size, int) or batch_size < 1):
+    if batch_size is not None and (not _is_count(batch_size) or batch_size < 1):
         raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
     if lamb < 0:
         raise ValueError(f"lamb must be >= 0, got {lamb!r}")
-    if lamb > 0 and optimizer == "lm":
+    if optimizer == "lm" and lamb > 0:
         raise ValueError("optimizer 'lm' minimises a sum of squares; use 'lbfgs' or 'adam' with lamb > 0")
-    if not isinstance(every, int) or every < 1:
+    if optimizer == "lm" and not loss.least_squares:
+        raise ValueError(f"optimizer 'lm' minimises a sum of squares, and loss {loss.name!r} is not one; "
+                         "use 'lbfgs' or 'adam' (or loss='mse')")
+    if not _is_count(every) or every < 1:
         raise ValueError(f"grid_update_every must be a positive integer, got {every!r}")
-    if not isinstance(stop, int) or stop < 0:
+    if not _is_count(stop):
         raise ValueError(f"stop_grid_update_step must be a nonnegative integer, got {stop!r}")
 
 
@@ -285,8 +312,8 @@ def _options_of(opt) -> dict:
 
 
 def _optimizer_state(model, optimizer, lr, seed, resume, optimizer_options):
-    """(first step number, optimizer, batch generator), fresh or continued from model.fit_state."""
-    generator = torch.Generator()
+    """(first step number, optimizer, batch position, seed of the batch order), fresh or
+    continued from model.fit_state."""
     if resume:
         state = model.fit_state
         if not state:
@@ -296,13 +323,12 @@ def _optimizer_state(model, optimizer, lr, seed, resume, optimizer_options):
                              f"not {optimizer!r}")
         opt = OPTIMIZERS[optimizer](**state["options"])
         opt.load_state_dict(_on_device(state["state"], model.device))
-        generator.set_state(state["rng"])
-        return int(state["step"]), opt, generator
+        position = tuple(int(v) for v in state.get("position", (0, 0)))
+        return int(state["step"]), opt, position, int(state.get("seed", seed))
     options = dict(optimizer_options or {})
     key = "damping" if optimizer == "lm" else "lr"
     options.setdefault(key, DEFAULT_LR[optimizer] if lr is None else lr)
-    generator.manual_seed(int(seed))
-    return 0, OPTIMIZERS[optimizer](**options), generator
+    return 0, OPTIMIZERS[optimizer](**options), (0, 0), int(seed)
 
 
 def _on_device(state, device):
@@ -311,17 +337,3 @@ def _on_device(state, device):
     if isinstance(state, dict):
         return {k: _on_device(v, device) for k, v in state.items()}
     return state
-
-
-@torch.no_grad()
-def _train_metrics(objective, loss, lamb):
-    """(train RMSE, regulariser) at the point the step ended on."""
-    if lamb:
-        mse, reg = objective.parts()
-        return float(mse.sqrt()), float(reg)
-    return max(loss, 0.0) ** 0.5, 0.0
-
-
-@torch.no_grad()
-def _rmse(model, X, y) -> float:
-    return float(torch.sqrt(torch.mean((model(X) - y) ** 2)))

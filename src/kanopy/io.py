@@ -3,8 +3,10 @@
 A model file holds
 * every parameter and buffer of the model (bit-exact),
 * ``__metadata__``: ``format`` = "kanopy", ``format_version``, ``kanopy_version``, the
-  architecture (``config``, JSON) and, when saved, the optimizer state needed to resume a
-  fit (``fit_state``, JSON for numbers; its tensors are stored under ``fit_state/...``) and
+  architecture (``config``, JSON; its ``kind`` says which model class reads it: absent for
+  a KAN, "multistage" for a :class:`~kanopy.multistage.MultiStageKAN`) and, when saved,
+  the optimizer state needed to resume a fit (``fit_state``, JSON for numbers; its tensors
+  are stored under ``fit_state/...``) and
   ``info`` (JSON object, optional): what the model was fitted on and how (feature names,
   target, recipe), kept in ``model.info``.
 
@@ -26,7 +28,7 @@ from safetensors import safe_open
 from safetensors.torch import save_file
 
 FORMAT = "kanopy"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest this kanopy reads; 1: a KAN, 2: adds multi-stage models
 _FIT_PREFIX = "fit_state/"
 _MAX_HEADER = 100 * 1024 * 1024
 
@@ -40,11 +42,12 @@ def save_model(model, path, include_fit_state: bool = True) -> None:
 
     path = Path(path)
     tensors = {name: t.detach().contiguous().cpu() for name, t in model.state_dict().items()}
+    config = model.config()
     metadata = {
         "format": FORMAT,
-        "format_version": str(FORMAT_VERSION),
+        "format_version": str(_version_needed(config)),
         "kanopy_version": __version__,
-        "config": json.dumps(model.config()),
+        "config": json.dumps(config),
     }
     if include_fit_state and model.fit_state:
         numbers, fit_tensors = _split_fit_state(model.fit_state)
@@ -57,13 +60,11 @@ def save_model(model, path, include_fit_state: bool = True) -> None:
 
 
 def load_model(path, device="cpu"):
-    from .model import KAN
-
     path = Path(path)
     metadata, tensors = _read(path)
     try:
         config = json.loads(metadata["config"])
-        model = KAN.from_config(config, device=device)
+        model = _model_class(config).from_config(config, device=device)
         state = {k: v for k, v in tensors.items() if not k.startswith(_FIT_PREFIX)}
         model.load_state_dict(state, strict=True)
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
@@ -73,6 +74,28 @@ def load_model(path, device="cpu"):
         model.fit_state = _join_fit_state(json.loads(metadata["fit_state"]), fit_tensors)
     model.info = _info(metadata, path)
     return model.to(device)
+
+
+def _version_needed(config: dict) -> int:
+    """The oldest format version that describes this model (plain KANs stay readable by
+    kanopy versions that read only version 1)."""
+    return 1 if config.get("kind") is None else 2
+
+
+def _model_class(config: dict):
+    """The class that builds a model from its config, by ``kind`` (ValueError if unknown)."""
+    if not isinstance(config, dict):
+        raise ValueError("config is not a JSON object")
+    kind = config.get("kind")
+    if kind is None:
+        from .model import KAN
+
+        return KAN
+    from .multistage import KIND, MultiStageKAN
+
+    if kind != KIND:
+        raise ValueError(f"unknown model kind {kind!r}")
+    return MultiStageKAN
 
 
 def read_metadata(path) -> dict:

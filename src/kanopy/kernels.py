@@ -64,17 +64,26 @@ def spline_sum(x: torch.Tensor, knots: torch.Tensor, coef: torch.Tensor, k: int,
 
 
 class FusedObjective:
-    """MSE and its gradient for a plain KAN in one C++ call (``kan_mse_grad``).
+    """The training objective of a plain KAN and its gradient in one C++ call (``kan_mse_grad``):
 
-    ``FusedObjective.build(model)`` returns None when the fused path does not apply
+        loss = mse + lamb * (sparsity + coefficient terms)
+
+    with the regulariser of :mod:`kanopy.regularization` when ``reg`` is given (a dict with
+    lamb, lamb_l1, lamb_entropy, lamb_coef, lamb_coefdiff, as fit takes them; lamb = 0 or no
+    ``reg``: the MSE alone). The regulariser's per-edge mean |phi| come from the forward
+    kernels and its gradient joins the same backward pass, so a regularised step costs little
+    more than a plain one.
+
+    ``FusedObjective.build(model, reg)`` returns None when the fused path does not apply
     (multiplication nodes, symbolic edges, mixed or non-built-in base functions, GPU, no
     compiler...). The argument lists are gathered once; call ``refresh`` after the model's
     tensors were replaced (grid updates)."""
 
     PARAMS = ("coef", "scale_sp", "scale_base", "bias")
+    REG = ("lamb", "lamb_l1", "lamb_entropy", "lamb_coef", "lamb_coefdiff")
 
     @classmethod
-    def build(cls, model):
+    def build(cls, model, reg: dict | None = None):
         layers = model.layers
         base_fn = layers[0].base_fn
         if (model.device.type != "cpu" or model.dtype not in (torch.float32, torch.float64)
@@ -82,11 +91,13 @@ class FusedObjective:
                 or any(layer.base_fn != base_fn or layer.backend == "torch" or not layer.plain for layer in layers)):
             return None
         ops = _extension.ops()
-        return None if ops is None else cls(model, ops, _FUSED_BASE[base_fn])
+        return None if ops is None else cls(model, ops, _FUSED_BASE[base_fn], reg)
 
-    def __init__(self, model, ops, base_kind):
+    def __init__(self, model, ops, base_kind, reg: dict | None = None):
         self.model, self.op, self.base_kind = model, ops.kan_mse_grad, base_kind
         self.names = [f"layers.{l}.{p}" for l in range(len(model.layers)) for p in self.PARAMS]
+        # (lamb, lamb_l1, lamb_entropy, lamb_coef, lamb_coefdiff), or empty: the MSE alone
+        self.reg_weights = [float(reg[name]) for name in self.REG] if reg and reg.get("lamb") else []
         self.refresh()
 
     def refresh(self) -> None:
@@ -96,6 +107,7 @@ class FusedObjective:
             [l.knots for l in layers], [l.coef for l in layers], [l.scale_sp for l in layers],
             [l.scale_base for l in layers], [l.mask for l in layers], [l.bias for l in layers],
             [int(l.uniform) for l in layers], m.k, self.base_kind, m.in_shift, m.in_scale, m.out_shift, m.out_scale,
+            self.reg_weights,
         )
 
     @property
@@ -112,7 +124,13 @@ class FusedObjective:
                 int(max_iter), int(max_eval), float(lr), float(tolerance_grad), float(tolerance_change))
 
     def __call__(self, X: torch.Tensor, y: torch.Tensor):
-        """(mse, {parameter name: gradient})."""
+        """(loss, {parameter name: gradient})."""
         with torch.no_grad():  # gradients come from the op itself, not from autograd
-            mse, grads = self.op(X, y, *self.args)
-        return mse, dict(zip(self.names, grads))
+            loss, _, _, grads = self.op(X, y, *self.args, True)
+        return loss, dict(zip(self.names, grads))
+
+    def parts(self, X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(mse, regulariser) without gradients; the regulariser is 0 without ``reg``."""
+        with torch.no_grad():
+            _, mse, reg, _ = self.op(X, y, *self.args, False)
+        return mse, reg

@@ -68,6 +68,7 @@ class KAN(nn.Module):
         scale_base_mu: float = 0.0,
         scale_base_sigma: float = 1.0,
         mult_arity: int = 2,
+        input_bound: float | None = None,
         **layer_options,
     ):
         super().__init__()
@@ -81,6 +82,14 @@ class KAN(nn.Module):
         self.width = normalize_width(width)
         self.mult_arity = mult_arity
         self.seed = seed
+        # input_bound b: scaled inputs are clamped to [-b, b], so the network is constant beyond
+        # (kanopy.recipe scales the training inputs to [-1, 1] and uses b = 1.1: predictions
+        # extrapolate naturally 5% of the range beyond the data, then stay put). Training assumes
+        # its scaled inputs lie inside [-b, b], as those do: the fused training objective
+        # evaluates the network without the clamp.
+        if input_bound is not None and not (isinstance(input_bound, (int, float)) and input_bound > 0):
+            raise ValueError(f"input_bound must be a positive number or None, got {input_bound!r}")
+        self.input_bound = None if input_bound is None else float(input_bound)
         self.options = dict(
             base_fn=base_fn, grid_range=[float(v) for v in grid_range], grid_eps=grid_eps,
             noise_scale=noise_scale, scale_base_mu=scale_base_mu, scale_base_sigma=scale_base_sigma,
@@ -168,9 +177,15 @@ class KAN(nn.Module):
             self.backend = previous
 
     # -------------------------------------------------------------------- forward
+    def scaled_inputs(self, x: torch.Tensor) -> torch.Tensor:
+        """Raw inputs (N, n_inputs) -> what the first layer sees: scaled, and clamped to
+        [-input_bound, input_bound] when that is set."""
+        x = (x - self.in_shift) / self.in_scale
+        return x if self.input_bound is None else x.clamp(-self.input_bound, self.input_bound)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x: (N, n_inputs) -> (N, n_outputs)."""
-        x = (x - self.in_shift) / self.in_scale
+        x = self.scaled_inputs(x)
         for l, layer in enumerate(self.layers):
             x = self._nodes(layer(x), l)
         return x * self.out_scale + self.out_shift
@@ -186,7 +201,7 @@ class KAN(nn.Module):
     def trace(self, x: torch.Tensor) -> list[LayerTrace]:
         """Per-layer inputs, edge activations (N, in, out) and outputs, for plots,
         regularisation and pruning. The last layer's outputs are before output scaling."""
-        x = (x - self.in_shift) / self.in_scale
+        x = self.scaled_inputs(x)
         traces = []
         for l, layer in enumerate(self.layers):
             edges = layer.edge_values(x)
@@ -197,7 +212,7 @@ class KAN(nn.Module):
 
     def layer_inputs(self, x: torch.Tensor) -> list[torch.Tensor]:
         """The input each layer sees for x: a list of (N, in_l)."""
-        x = (x - self.in_shift) / self.in_scale
+        x = self.scaled_inputs(x)
         inputs = []
         for l, layer in enumerate(self.layers):
             inputs.append(x)
@@ -208,7 +223,7 @@ class KAN(nn.Module):
     @torch.no_grad()
     def update_grid(self, x: torch.Tensor, grid_eps: float | None = None) -> "KAN":
         """Move every layer's knots to the distribution of its inputs for samples x."""
-        x = (x - self.in_shift) / self.in_scale
+        x = self.scaled_inputs(x)
         for l, layer in enumerate(self.layers):
             layer.update_grid(x, grid_eps)
             x = self._nodes(layer(x), l)
@@ -223,18 +238,25 @@ class KAN(nn.Module):
         return self
 
     # ------------------------------------------------------------------ training
-    def fit(self, X, y, **options):
-        """Train on (X, y); see :func:`kanopy.fit.fit` for the options. Returns a History."""
+    def fit(self, X, y=None, **options):
+        """Train on (X, y), or on batches (a DataLoader) as X; see :func:`kanopy.fit.fit` for the
+        options. Returns a History."""
+        from .batches import is_batches
         from .fit import fit
 
         history = fit(self, X, y, **options)
-        self.remember(X)
+        if y is not None:
+            self.remember(X)
+        elif is_batches(X) and iter(X) is not X:  # samples from the first batch of a re-iterable
+            self.remember(next(iter(X))[0])
         return history
 
     def remember(self, X, max_samples: int = 2000) -> "KAN":
         """Keep (evenly spaced rows of) X as the samples that symbolic fitting and plots use."""
         from .validation import as_matrix
 
+        if getattr(X, "ndim", 0) == 2 and X.shape[0] > max_samples:  # rows first: X may be large
+            X = X[:: -(-X.shape[0] // max_samples)]
         X = as_matrix(X, "X", dtype=self.dtype, device=self.device, columns=self.n_inputs)
         step = max(1, -(-X.shape[0] // max_samples))
         self.samples = X[::step].detach().clone()
@@ -338,6 +360,7 @@ class KAN(nn.Module):
             "dtype": str(self.dtype).removeprefix("torch."),
             "seed": self.seed,
             "mult_arity": self.mult_arity,
+            "input_bound": self.input_bound,
             "options": self.options,
             "symbolic": [layer.symbolic.names for layer in self.layers],
         }
@@ -347,7 +370,8 @@ class KAN(nn.Module):
         grids = config["grids"]
         model = cls(
             config["width"], grid=grids[0], k=config["k"], seed=config.get("seed", 0), dtype=config["dtype"],
-            device=device, mult_arity=config.get("mult_arity", 2), **config.get("options", {}),
+            device=device, mult_arity=config.get("mult_arity", 2), input_bound=config.get("input_bound"),
+            **config.get("options", {}),
         )
         if len(grids) != len(model.layers):
             raise ValueError(f"config lists {len(grids)} grids for {len(model.layers)} layers")

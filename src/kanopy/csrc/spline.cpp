@@ -10,9 +10,14 @@
 // Shapes: x (N, in), knots (in, G+2k+1), coef (in, G+k, out), base_w (in, out), bias (out).
 // The ops take the raw parameters: coef and base_w above are coef * mask * scale_sp and
 // mask * scale_base of each edge, formed here.
-// Registered as torch.ops.kanopy.spline_forward / spline_backward.
+// Registered as torch.ops.kanopy: spline_forward / spline_backward / spline_layer (the layer
+// with its autograd node), kan_mse_grad / kan_lbfgs_step (a plain KAN's training objective,
+// the sparsity regulariser included, and an L-BFGS step on it), simd_info.
 //
-// The numerical core is in spline_core.h; this file binds it to torch tensors.
+// The numerical core is in spline_core.h (vector width and register blocks: simd.h; the
+// regulariser: sparsity.h; L-BFGS: lbfgs.h); this file binds it to torch tensors. Results do
+// not depend on the number of threads: every sum over samples runs in an order fixed by the
+// data size (spline_core.h, split).
 //
 // Layout of the work: samples are taken in blocks of kBlock; for one input and one block the
 // basis is computed in a loop over samples that the compiler vectorises (the order k is a
@@ -28,10 +33,13 @@
 #include <sys/mman.h>
 
 #include <cstdlib>
+#include <limits>
+#include <string>
 #include <tuple>
 #include <vector>
 
 #include "lbfgs.h"
+#include "sparsity.h"
 #include "spline_core.h"
 
 namespace {
@@ -72,14 +80,14 @@ struct Packed {
   std::vector<T> C, W, B;
 };
 
-// Scratch reused by the calls of one thread (packed parameters, padded output gradient,
-// gradient accumulators): large fresh allocations are mapped anew by malloc, and every call
+// Scratch reused by the calls of one thread (packed parameters, padded output gradient):
+// large fresh allocations are mapped anew by malloc, and every call
 // would fault their pages in again (several % of a step for a 256x256 layer on a fine grid).
 // Kept per thread, sized by the largest layer seen.
 template <typename T>
 struct Scratch {
   Packed<T> packed;
-  std::vector<T> padded, gc, gw;
+  std::vector<T> padded;
 };
 
 template <typename T>
@@ -172,10 +180,11 @@ void pack(const RawParams<T>& raw, const at::Tensor* bias_, const Dims& d, Packe
   }
 }
 
-// The layer's output; mask and scales are applied here, not as separate torch ops.
-at::Tensor spline_forward(const at::Tensor& x_, const at::Tensor& knots_, const at::Tensor& coef,
-                          const at::Tensor& scale_sp, const at::Tensor& scale_base, const at::Tensor& mask,
-                          const at::Tensor& bias, int64_t k, bool uniform, int64_t base_kind) {
+// The layer's output; mask and scales are applied here, not as separate torch ops. l1 given
+// (in, outp, of the dtype): also the sum over the samples of |phi| of every edge.
+at::Tensor layer_forward(const at::Tensor& x_, const at::Tensor& knots_, const at::Tensor& coef,
+                         const at::Tensor& scale_sp, const at::Tensor& scale_base, const at::Tensor& mask,
+                         const at::Tensor& bias, int64_t k, bool uniform, int64_t base_kind, void* l1) {
   const auto x = x_.contiguous(), knots = knots_.contiguous();
   const Dims d = dims_of(x, knots, coef, k);
   auto y = at::empty({d.N, d.out}, x.options());
@@ -185,10 +194,56 @@ at::Tensor spline_forward(const at::Tensor& x_, const at::Tensor& knots_, const 
     by_order<scalar_t>(k, [&](auto order) {
       forward_impl<scalar_t, decltype(order)::value>(
           torch_parallel_for, d, x.data_ptr<scalar_t>(), knots.data_ptr<scalar_t>(), p.C.data(), p.W.data(),
-          p.B.data(), y.data_ptr<scalar_t>(), uniform, base_kind, at::get_num_threads());
+          p.B.data(), y.data_ptr<scalar_t>(), uniform, base_kind, at::get_num_threads(),
+          static_cast<scalar_t*>(l1));
     });
   });
   return y;
+}
+
+at::Tensor spline_forward(const at::Tensor& x, const at::Tensor& knots, const at::Tensor& coef,
+                          const at::Tensor& scale_sp, const at::Tensor& scale_base, const at::Tensor& mask,
+                          const at::Tensor& bias, int64_t k, bool uniform, int64_t base_kind) {
+  return layer_forward(x, knots, coef, scale_sp, scale_base, mask, bias, k, uniform, base_kind, nullptr);
+}
+
+// Backward of one layer into the given tensors (undefined where not asked for): grad_x
+// (N, in); grad_coef (in, K, out), grad_sp, grad_sb (in, out). WS (in, outp) or null: the
+// sparsity regulariser's weight of each edge's |phi| (see kan_mse_grad).
+template <typename T>
+void layer_backward(const at::Tensor& grad_y, const at::Tensor& x, const at::Tensor& knots, const RawParams<T>& raw,
+                    const Dims& d, int64_t k, bool uniform, int64_t base_kind, const T* WS, at::Tensor& grad_x,
+                    at::Tensor& grad_coef, at::Tensor& grad_sp, at::Tensor& grad_sb) {
+  auto& work = scratch<T>();
+  const T* GY = grad_y.data_ptr<T>();
+  if (d.outp != d.out) {  // grad_y with rows padded to outp
+    auto& padded = work.padded;
+    padded.assign(d.N * d.outp, T(0));
+    for (int64_t n = 0; n < d.N; ++n) std::copy(GY + n * d.out, GY + (n + 1) * d.out, padded.data() + n * d.outp);
+    GY = padded.data();
+  }
+  T* GX = grad_x.defined() ? grad_x.data_ptr<T>() : nullptr;
+  if (grad_coef.defined()) {  // tasks own inputs (and groups of samples): pack and unpack input by input
+    T *g_coef = grad_coef.data_ptr<T>(), *g_sp = grad_sp.data_ptr<T>(), *g_sb = grad_sb.data_ptr<T>();
+    InputIO<T> io;
+    io.prepare = [&](int64_t i, T* Ci, T* Wi) { raw.pack_input(d, i, Ci, Wi); };
+    io.finish = [&](int64_t i, const T* gc, const T* gw) {
+      thread_local std::vector<T> sum_sp;
+      sum_sp.resize(d.out);
+      raw.unpack_grad(d, i, gc, gw, g_coef, g_sp, g_sb, sum_sp.data());
+    };
+    by_order<T>(k, [&](auto order) {
+      backward_by_input<T, decltype(order)::value>(torch_parallel_for, d, GY, x.data_ptr<T>(), knots.data_ptr<T>(),
+                                                   io, WS, GX, uniform, base_kind);
+    });
+  } else if (GX) {
+    auto& p = work.packed;
+    pack<T>(raw, nullptr, d, p);
+    by_order<T>(k, [&](auto order) {
+      input_grad_only<T, decltype(order)::value>(torch_parallel_for, d, GY, x.data_ptr<T>(), knots.data_ptr<T>(),
+                                                 p.C.data(), p.W.data(), GX, uniform, base_kind);
+    });
+  }
 }
 
 // Returns (grad_x, grad_coef, grad_scale_sp, grad_scale_base); undefined where not asked for.
@@ -199,10 +254,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> spline_backward(
   const auto x = x_.contiguous(), knots = knots_.contiguous(), grad_y = grad_y_.contiguous();
   const Dims d = dims_of(x, knots, coef_, k);
   TORCH_CHECK(grad_y.numel() == d.N * d.out, "kanopy: grad_y shape mismatch");
-  const int64_t threads = at::get_num_threads();
-  const int64_t blocks = (d.N + kBlock - 1) / kBlock;
-  // split by inputs when there are enough of them, else by samples into private copies
-  const int64_t copies = (!need_params || d.in >= threads || blocks < 2 * threads) ? 1 : threads;
   at::Tensor grad_x, grad_coef, grad_sp, grad_sb;
   if (need_x) grad_x = at::empty({d.N, d.in}, x.options());
   if (need_params) {
@@ -211,62 +262,30 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> spline_backward(
     grad_sb = at::empty({d.in, d.out}, x.options());
   }
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "kanopy_spline_backward", [&] {
-    using T = scalar_t;
-    auto& work = scratch<T>();
-    const RawParams<T> raw(coef_, scale_sp_, scale_base, mask_, d);
-    const T* GY = grad_y.data_ptr<T>();
-    if (d.outp != d.out) {  // grad_y with rows padded to outp
-      auto& padded = work.padded;
-      padded.assign(d.N * d.outp, T(0));
-      for (int64_t n = 0; n < d.N; ++n) std::copy(GY + n * d.out, GY + (n + 1) * d.out, padded.data() + n * d.outp);
-      GY = padded.data();
-    }
-    T* GX = need_x ? grad_x.data_ptr<T>() : nullptr;
-    if (need_params && copies == 1) {  // tasks own inputs: pack and unpack input by input
-      T *g_coef = grad_coef.data_ptr<T>(), *g_sp = grad_sp.data_ptr<T>(), *g_sb = grad_sb.data_ptr<T>();
-      InputIO<T> io;
-      io.prepare = [&](int64_t i, T* Ci, T* Wi) { raw.pack_input(d, i, Ci, Wi); };
-      io.finish = [&](int64_t i, const T* gc, const T* gw) {
-        thread_local std::vector<T> sum_sp;
-        sum_sp.resize(d.out);
-        raw.unpack_grad(d, i, gc, gw, g_coef, g_sp, g_sb, sum_sp.data());
-      };
-      by_order<T>(k, [&](auto order) {
-        backward_by_input<T, decltype(order)::value>(torch_parallel_for, d, GY, x.data_ptr<T>(),
-                                                     knots.data_ptr<T>(), io, GX, uniform, base_kind);
-      });
-      return;
-    }
-    auto& p = work.packed;
-    pack<T>(raw, nullptr, d, p);
-    auto &gc = work.gc, &gw = work.gw;
-    if (need_params) {
-      gc.assign(copies * d.in * d.K * d.outp, T(0));
-      gw.assign(copies * d.in * d.outp, T(0));
-    }
-    by_order<T>(k, [&](auto order) {
-      backward_impl<T, decltype(order)::value>(
-          torch_parallel_for, d, GY, x.data_ptr<T>(), knots.data_ptr<T>(), p.C.data(), p.W.data(), GX,
-          need_params ? gc.data() : nullptr, need_params ? gw.data() : nullptr, uniform, base_kind, copies);
-    });
-    if (need_params) {  // sum the private copies, then back to the raw parameters
-      T *g_coef = grad_coef.data_ptr<T>(), *g_sp = grad_sp.data_ptr<T>(), *g_sb = grad_sb.data_ptr<T>();
-      const int64_t c_size = d.in * d.K * d.outp, w_size = d.in * d.outp;
-      at::parallel_for(0, d.in, std::max<int64_t>(1, kPassGrain / (d.K * d.outp)), [&](int64_t i0, int64_t i1) {
-        std::vector<T> sum_sp(d.out);
-        for (int64_t i = i0; i < i1; ++i) {
-          T* gci = gc.data() + i * d.K * d.outp;
-          T* gwi = gw.data() + i * d.outp;
-          for (int64_t cp = 1; cp < copies; ++cp) {
-            for (int64_t q = 0; q < d.K * d.outp; ++q) gci[q] += gc[cp * c_size + i * d.K * d.outp + q];
-            for (int64_t o = 0; o < d.outp; ++o) gwi[o] += gw[cp * w_size + i * d.outp + o];
-          }
-          raw.unpack_grad(d, i, gci, gwi, g_coef, g_sp, g_sb, sum_sp.data());
-        }
-      });
-    }
+    const RawParams<scalar_t> raw(coef_, scale_sp_, scale_base, mask_, d);
+    layer_backward<scalar_t>(grad_y, x, knots, raw, d, k, uniform, base_kind, nullptr, grad_x, grad_coef, grad_sp,
+                             grad_sb);
   });
   return {grad_x, grad_coef, grad_sp, grad_sb};
+}
+
+// Sums over the rows of g (N, width), the bias gradient, in row order and in double: torch's
+// sum splits the rows between threads, and its result can depend on their number (a
+// (100000, 1) float64 column summed on 1 and on 3 threads differs).
+at::Tensor column_sums(const at::Tensor& g_) {
+  const auto g = g_.contiguous();
+  const int64_t N = g.size(0), width = g.size(1);
+  at::Tensor sums = at::empty({width}, g.options());
+  AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "kanopy_column_sums", [&] {
+    using T = scalar_t;
+    const T* gp = g.data_ptr<T>();
+    std::vector<double> acc(width, 0.0);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t j = 0; j < width; ++j) acc[j] += double(gp[n * width + j]);
+    T* b = sums.data_ptr<T>();
+    for (int64_t j = 0; j < width; ++j) b[j] = T(acc[j]);
+  });
+  return sums;
 }
 
 // The layer with its gradients, as a C++ autograd function: the graph node and its backward
@@ -306,7 +325,7 @@ class SplineLayer : public torch::autograd::Function<SplineLayer> {
             ctx->needs_input_grad(3) ? grad_sp : none,
             ctx->needs_input_grad(4) ? grad_sb : none,
             none,
-            ctx->needs_input_grad(6) ? grad_y.sum(0) : none,
+            ctx->needs_input_grad(6) ? column_sums(grad_y) : none,
             none,
             none,
             none};
@@ -319,46 +338,66 @@ at::Tensor spline_layer(const at::Tensor& x, const at::Tensor& knots, const at::
   return SplineLayer::apply(x, knots, coef, scale_sp, scale_base, mask, bias, k, uniform, base_kind);
 }
 
-// Mean squared error of a stack of sum-node layers and its gradient with respect to every
-// layer's coef, scale_sp, scale_base and bias, in one call: the training objective of a plain
-// KAN without building an autograd graph. Per layer l the lists hold that layer's tensors;
-// the inputs are normalised by (X - in_shift) / in_scale and the outputs mapped by
-// out * out_scale + out_shift, as in KAN.forward.
-// Returns (mse, [grad_coef_0, grad_scale_sp_0, grad_scale_base_0, grad_bias_0, grad_coef_1, ...]).
-std::tuple<at::Tensor, std::vector<at::Tensor>> kan_mse_grad(
-    const at::Tensor& X, const at::Tensor& y, const std::vector<at::Tensor>& knots,
-    const std::vector<at::Tensor>& coef, const std::vector<at::Tensor>& scale_sp,
-    const std::vector<at::Tensor>& scale_base, const std::vector<at::Tensor>& mask,
-    const std::vector<at::Tensor>& bias, const std::vector<int64_t>& uniform, int64_t k, int64_t base_kind,
-    const at::Tensor& in_shift, const at::Tensor& in_scale, const at::Tensor& out_shift,
-    const at::Tensor& out_scale) {
-  const size_t L = coef.size();
-  TORCH_CHECK(L >= 1 && knots.size() == L && scale_sp.size() == L && scale_base.size() == L &&
-                  mask.size() == L && bias.size() == L && uniform.size() == L,
+// The training objective of a plain KAN (a stack of sum-node layers), its parts and its
+// gradient with respect to every layer's coef, scale_sp, scale_base and bias, in one call and
+// without an autograd graph:
+//   loss = mse + lamb * reg,  reg = sum over layers of the sparsity regulariser (sparsity.h,
+//   from every edge's mean |phi| over the samples) and the coefficient terms.
+// Per layer l the lists hold that layer's tensors; the inputs are normalised by
+// (X - in_shift) / in_scale and the outputs mapped by out * out_scale + out_shift, as in
+// KAN.forward. reg_weights: empty (no regulariser) or (lamb, lamb_l1, lamb_entropy, lamb_coef,
+// lamb_coefdiff). The |phi| sums come from the forward kernels; the backward adds
+// lamb * d reg / d a_ij * sign(phi_ij) / N to each edge's output gradient in the same pass.
+// Returns (loss, mse, reg, [grad_coef_0, grad_scale_sp_0, grad_scale_base_0, grad_bias_0,
+// grad_coef_1, ...]); the gradients only when asked for (else an empty list).
+struct Network {
+  const std::vector<at::Tensor> &knots, &coef, &scale_sp, &scale_base, &mask, &bias;
+  const std::vector<int64_t>& uniform;
+  int64_t k, base_kind;
+  const at::Tensor &in_shift, &in_scale, &out_shift, &out_scale;
+};
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, std::vector<at::Tensor>> network_objective(
+    const at::Tensor& X, const at::Tensor& y, const Network& net, const std::vector<double>& reg_weights,
+    bool need_grad) {
+  const size_t L = net.coef.size();
+  TORCH_CHECK(L >= 1 && net.knots.size() == L && net.scale_sp.size() == L && net.scale_base.size() == L &&
+                  net.mask.size() == L && net.bias.size() == L && net.uniform.size() == L,
               "kanopy: one entry per layer in every list");
+  TORCH_CHECK(reg_weights.empty() || reg_weights.size() == 5,
+              "kanopy: reg_weights is (lamb, lamb_l1, lamb_entropy, lamb_coef, lamb_coefdiff) or empty");
+  const double lamb = reg_weights.empty() ? 0.0 : reg_weights[0];
+  const bool regularised = lamb != 0.0;
   const auto Xc = X.contiguous(), yc = y.contiguous();
   const int64_t N = Xc.size(0), n_in = Xc.size(1);
   std::vector<at::Tensor> acts;  // input of each layer
   acts.push_back(at::empty_like(Xc));
   AT_DISPATCH_FLOATING_TYPES(Xc.scalar_type(), "kanopy_normalise", [&] {
     using T = scalar_t;
-    const auto shift = in_shift.contiguous(), scale = in_scale.contiguous();
+    const auto shift = net.in_shift.contiguous(), scale = net.in_scale.contiguous();
     const T *x = Xc.data_ptr<T>(), *sh = shift.data_ptr<T>(), *sc = scale.data_ptr<T>();
     T* a = acts[0].data_ptr<T>();
     for (int64_t n = 0; n < N; ++n)
       for (int64_t i = 0; i < n_in; ++i) a[n * n_in + i] = (x[n * n_in + i] - sh[i]) / sc[i];
   });
-  for (size_t l = 0; l < L; ++l)
-    acts.push_back(spline_forward(acts[l], knots[l], coef[l], scale_sp[l], scale_base[l], mask[l], bias[l], k,
-                                  uniform[l] != 0, base_kind));
+  std::vector<at::Tensor> l1(L), ws(L);  // per layer: sums of |phi| (in, outp), their weights in the loss
+  for (size_t l = 0; l < L; ++l) {
+    if (regularised) {
+      const Dims d = dims_of(acts[l], net.knots[l], net.coef[l], net.k);
+      l1[l] = at::zeros({d.in, d.outp}, Xc.options());
+    }
+    acts.push_back(layer_forward(acts[l], net.knots[l], net.coef[l], net.scale_sp[l], net.scale_base[l],
+                                 net.mask[l], net.bias[l], net.k, net.uniform[l] != 0, net.base_kind,
+                                 regularised ? l1[l].data_ptr() : nullptr));
+  }
   const auto& out = acts[L];
   TORCH_CHECK(yc.numel() == out.numel(), "kanopy: y does not match the network's outputs");
   const int64_t n_out = out.size(1);
-  at::Tensor mse = at::empty({}, out.options());
+  double mse = 0.0, reg = 0.0;
   at::Tensor g = at::empty_like(out);
   AT_DISPATCH_FLOATING_TYPES(out.scalar_type(), "kanopy_mse", [&] {
     using T = scalar_t;
-    const auto shift = out_shift.contiguous(), scale = out_scale.contiguous();
+    const auto shift = net.out_shift.contiguous(), scale = net.out_scale.contiguous();
     const T *o = out.data_ptr<T>(), *t = yc.data_ptr<T>(), *sh = shift.data_ptr<T>(), *sc = scale.data_ptr<T>();
     T* gp = g.data_ptr<T>();
     const double factor = 2.0 / static_cast<double>(out.numel());
@@ -370,34 +409,75 @@ std::tuple<at::Tensor, std::vector<at::Tensor>> kan_mse_grad(
         sum += double(r) * double(r);
         gp[q] = T(double(r * sc[j]) * factor);
       }
-    mse.fill_(sum / static_cast<double>(out.numel()));
+    mse = sum / static_cast<double>(out.numel());
+    if (!regularised) return;
+    // the sparsity term of each layer, and the weight of every edge's |phi| in the loss
+    for (size_t l = 0; l < L; ++l) {
+      const int64_t in = l1[l].size(0), outp = l1[l].size(1), width = net.coef[l].size(2);
+      std::vector<double> a(in * width), da(in * width);
+      const T* sums = l1[l].data_ptr<T>();
+      for (int64_t i = 0; i < in; ++i)
+        for (int64_t j = 0; j < width; ++j) a[i * width + j] = double(sums[i * outp + j]) / double(N);
+      reg += sparsity(a.data(), in, width, reg_weights[1], reg_weights[2], double(std::numeric_limits<T>::min()),
+                      da.data());
+      ws[l] = at::zeros({in, outp}, Xc.options());
+      T* w = ws[l].data_ptr<T>();
+      for (int64_t i = 0; i < in; ++i)
+        for (int64_t j = 0; j < width; ++j) w[i * outp + j] = T(lamb * da[i * width + j] / double(N));
+    }
   });
-  std::vector<at::Tensor> grads(4 * L);
-  for (size_t l = L; l-- > 0;) {
-    auto [gx, gc, gsp, gsb] = spline_backward(g, acts[l], knots[l], coef[l], scale_sp[l], scale_base[l], mask[l],
-                                              k, uniform[l] != 0, base_kind, l > 0, true);
-    grads[4 * l] = gc;
-    grads[4 * l + 1] = gsp;
-    grads[4 * l + 2] = gsb;
-    const int64_t width = g.size(1);
-    at::Tensor gb = at::empty({width}, g.options());
-    AT_DISPATCH_FLOATING_TYPES(g.scalar_type(), "kanopy_bias_grad", [&] {
-      using T = scalar_t;
-      const T* gp = g.data_ptr<T>();
-      T* b = gb.data_ptr<T>();
-      for (int64_t j = 0; j < width; ++j) b[j] = T(0);
-      for (int64_t n = 0; n < N; ++n)
-        for (int64_t j = 0; j < width; ++j) b[j] += gp[n * width + j];
-    });
-    grads[4 * l + 3] = gb;
-    g = gx;
+  std::vector<at::Tensor> grads;
+  if (need_grad) {
+    grads.resize(4 * L);
+    for (size_t l = L; l-- > 0;) {
+      const auto x = acts[l].contiguous(), knots = net.knots[l].contiguous();
+      const Dims d = dims_of(x, knots, net.coef[l], net.k);
+      at::Tensor gx, gc = empty_output({d.in, d.K, d.out}, x.options()), gsp = at::empty({d.in, d.out}, x.options()),
+                     gsb = at::empty({d.in, d.out}, x.options());
+      if (l > 0) gx = at::empty({d.N, d.in}, x.options());
+      AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "kanopy_network_backward", [&] {
+        using T = scalar_t;
+        const RawParams<T> raw(net.coef[l], net.scale_sp[l], net.scale_base[l], net.mask[l], d);
+        layer_backward<T>(g, x, knots, raw, d, net.k, net.uniform[l] != 0, net.base_kind,
+                          regularised ? ws[l].data_ptr<T>() : nullptr, gx, gc, gsp, gsb);
+      });
+      grads[4 * l] = gc;
+      grads[4 * l + 1] = gsp;
+      grads[4 * l + 2] = gsb;
+      grads[4 * l + 3] = column_sums(g);
+      g = gx;
+    }
   }
-  return {mse, grads};
+  if (regularised && (reg_weights[3] != 0.0 || reg_weights[4] != 0.0)) {
+    for (size_t l = 0; l < L; ++l) {
+      const auto c = net.coef[l].contiguous();
+      AT_DISPATCH_FLOATING_TYPES(c.scalar_type(), "kanopy_coefficient_terms", [&] {
+        using T = scalar_t;
+        T* gc = need_grad ? grads[4 * l].data_ptr<T>() : nullptr;
+        reg += coefficient_terms<T>(c.data_ptr<T>(), c.size(0), c.size(1), c.size(2), reg_weights[3],
+                                    reg_weights[4], lamb, gc);
+      });
+    }
+  }
+  const auto scalar = [&](double v) { return at::full({}, v, out.options()); };
+  return {scalar(mse + lamb * reg), scalar(mse), scalar(reg), grads};
 }
 
-// One L-BFGS step (see lbfgs.h) on the MSE of a plain KAN whose trainable parameters are
-// views into theta, in the order grad_order gives (indices into kan_mse_grad's gradient
-// list). rows, direction and prev_grad are updated in place; returns (loss, order,
+std::tuple<at::Tensor, at::Tensor, at::Tensor, std::vector<at::Tensor>> kan_mse_grad(
+    const at::Tensor& X, const at::Tensor& y, const std::vector<at::Tensor>& knots,
+    const std::vector<at::Tensor>& coef, const std::vector<at::Tensor>& scale_sp,
+    const std::vector<at::Tensor>& scale_base, const std::vector<at::Tensor>& mask,
+    const std::vector<at::Tensor>& bias, const std::vector<int64_t>& uniform, int64_t k, int64_t base_kind,
+    const at::Tensor& in_shift, const at::Tensor& in_scale, const at::Tensor& out_shift,
+    const at::Tensor& out_scale, const std::vector<double>& reg_weights, bool need_grad) {
+  const Network net{knots, coef, scale_sp, scale_base, mask, bias, uniform, k, base_kind,
+                    in_shift, in_scale, out_shift, out_scale};
+  return network_objective(X, y, net, reg_weights, need_grad);
+}
+
+// One L-BFGS step (see lbfgs.h) on the objective of kan_mse_grad (the MSE of a plain KAN, plus
+// the regulariser with reg_weights) whose trainable parameters are views into theta, in the
+// order grad_order gives (indices into kan_mse_grad's gradient list). rows, direction and prev_grad are updated in place; returns (loss, order,
 // has_direction, t).
 std::tuple<double, std::vector<int64_t>, bool, double> kan_lbfgs_step(
     const at::Tensor& X, const at::Tensor& y, const at::Tensor& theta, const std::vector<at::Tensor>& knots,
@@ -405,7 +485,8 @@ std::tuple<double, std::vector<int64_t>, bool, double> kan_lbfgs_step(
     const std::vector<at::Tensor>& scale_base, const std::vector<at::Tensor>& mask,
     const std::vector<at::Tensor>& bias, const std::vector<int64_t>& uniform, int64_t k, int64_t base_kind,
     const at::Tensor& in_shift, const at::Tensor& in_scale, const at::Tensor& out_shift,
-    const at::Tensor& out_scale, const std::vector<int64_t>& grad_order, const at::Tensor& rows,
+    const at::Tensor& out_scale, const std::vector<double>& reg_weights, const std::vector<int64_t>& grad_order,
+    const at::Tensor& rows,
     std::vector<int64_t> order, const at::Tensor& direction, const at::Tensor& prev_grad, bool has_direction,
     double t, int64_t max_iter, int64_t max_eval, double lr, double tolerance_grad, double tolerance_change) {
   const int64_t P = theta.numel();
@@ -425,9 +506,10 @@ std::tuple<double, std::vector<int64_t>, bool, double> kan_lbfgs_step(
   AT_DISPATCH_FLOATING_TYPES(theta.scalar_type(), "kanopy_lbfgs_step", [&] {
     LbfgsState<scalar_t> st{P, rows.size(0) / 2, rows.data_ptr<scalar_t>(), order,
                             direction.data_ptr<scalar_t>(), prev_grad.data_ptr<scalar_t>(), has_direction, t};
+    const Network net{knots, coef, scale_sp, scale_base, mask, bias, uniform, k, base_kind,
+                      in_shift, in_scale, out_shift, out_scale};
     auto evaluate = [&](scalar_t* g) {
-      auto [mse, grads] = kan_mse_grad(X, y, knots, coef, scale_sp, scale_base, mask, bias, uniform, k, base_kind,
-                                       in_shift, in_scale, out_shift, out_scale);
+      auto [loss, mse, reg, grads] = network_objective(X, y, net, reg_weights, true);
       int64_t offset = 0;
       for (const int64_t index : grad_order) {
         const auto part = grads[index].contiguous();
@@ -436,7 +518,7 @@ std::tuple<double, std::vector<int64_t>, bool, double> kan_lbfgs_step(
         offset += part.numel();
       }
       TORCH_CHECK(offset == P, "kanopy: gradients do not cover the parameters");
-      return mse.item<double>();
+      return loss.item<double>();
     };
     LbfgsRunner<scalar_t, decltype(evaluate)> runner(st, theta.data_ptr<scalar_t>(), opt, std::move(evaluate));
     loss = runner.step();
@@ -449,7 +531,11 @@ std::tuple<double, std::vector<int64_t>, bool, double> kan_lbfgs_step(
 
 }  // namespace
 
+// What the kernels were compiled for (simd.h): (instruction set, vector bytes, vector registers)
+std::tuple<std::string, int64_t, int64_t> simd_info() { return {KANOPY_ISA, kVectorBytes, kRegisters}; }
+
 TORCH_LIBRARY(kanopy, m) {
+  m.def("simd_info", &simd_info);
   m.def("spline_forward", &spline_forward);
   m.def("spline_backward", &spline_backward);
   m.def("spline_layer", &spline_layer);

@@ -8,8 +8,11 @@
 #include <cstdint>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <type_traits>
 #include <vector>
+
+#include "simd.h"
 
 namespace kanopy {
 
@@ -293,77 +296,15 @@ inline void base_block(int64_t kind, const T* __restrict x, int n, T* __restrict
   }
 }
 
-// Rows of outputs are padded to whole 64-byte vectors (kLanes values), so the row operations
-// below are a fixed number of full-width vector FMAs even for one or five outputs. GCC's
-// vector extensions make that explicit (on CPUs without 512-bit registers the compiler
-// splits each into narrower ones).
-typedef double VecD __attribute__((vector_size(64)));
-typedef float VecF __attribute__((vector_size(64)));
-template <typename T>
-using Vec = std::conditional_t<std::is_same_v<T, double>, VecD, VecF>;
-template <typename T>
-constexpr int kLanes = 64 / sizeof(T);
-
-template <typename T>
-inline Vec<T> load(const T* p) {  // unaligned
-  Vec<T> v;
-  std::memcpy(&v, p, sizeof(v));
-  return v;
-}
-template <typename T>
-inline void store(T* p, const Vec<T>& v) { std::memcpy(p, &v, sizeof(v)); }
-
-// sum of the lanes as a tree (log2 depth, not a chain of kLanes dependent additions)
-template <typename T, int L = kLanes<T>>
-inline T hsum(const T* p) {
-  if constexpr (L == 1) {
-    return p[0];
-  } else {
-    typedef T Half __attribute__((vector_size(L * sizeof(T) / 2)));
-    Half a, b;
-    std::memcpy(&a, p, sizeof(Half));
-    std::memcpy(&b, p + L / 2, sizeof(Half));
-    const Half s = a + b;
-    T lanes[L / 2];
-    std::memcpy(lanes, &s, sizeof(Half));
-    return hsum<T, L / 2>(lanes);
-  }
-}
-
-template <typename T>
-inline T hsum(const Vec<T>& v) {
-  T lanes[kLanes<T>];
-  std::memcpy(lanes, &v, sizeof(v));
-  return hsum<T, kLanes<T>>(lanes);
-}
-
-template <typename T>
-inline void axpy(T* __restrict y, const T* __restrict w, T a, int64_t chunks) {
-  for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t o = c * kLanes<T>;
-    store(y + o, load(y + o) + a * load(w + o));
-  }
-}
-
-// rows[r * stride] += a[r * a_step] * g for r = 0..K (and wb += a_base * g): g is loaded once
-template <typename T, int K>
-inline void rows_add(T* __restrict rows, int64_t stride, const T* a, int64_t a_step, const T* __restrict g,
-                     T* __restrict wb, T a_base, int64_t chunks) {
-  for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t o = c * kLanes<T>;
-    const Vec<T> gv = load(g + o);
-#pragma GCC unroll 8
-    for (int r = 0; r <= K; ++r) store(rows + r * stride + o, load(rows + r * stride + o) + a[r * a_step] * gv);
-    if (wb) store(wb + o, load(wb + o) + a_base * gv);
-  }
-}
+// Rows of outputs are padded to whole vectors (kLanes<T> values, simd.h), so the row
+// operations below are a fixed number of full-width vector FMAs even for one or five outputs.
 
 struct Dims {
   int64_t N, in, M, K, out, G;
   int64_t outp, chunks;  // padded output width and its number of vector chunks
 };
 
-// Dims of a call; lanes = values per 64-byte vector of the scalar type.
+// Dims of a call; lanes = values per vector of the scalar type (kLanes<T>).
 // A single output is not padded (outp = 1): those layers are vectorised over samples instead.
 inline Dims make_dims(int64_t N, int64_t in, int64_t M, int64_t out, int64_t k, int64_t lanes) {
   Dims d{N, in, M, M - k - 1, out, M - 2 * k - 1, 0, 0};
@@ -412,19 +353,75 @@ inline void group_by_interval(const int32_t* start, int64_t n, int64_t G, int32_
   for (int64_t b = 0; b < n; ++b) order[next[start[b]]++] = static_cast<int32_t>(b);
 }
 
-// rows[b] += sum_r vals[b][r] * Crow[r] (+ base[b] * Wi) over the `members` of one interval,
-// for CH vectors of outputs (the pointers start at the first): the interval's rows are loaded
-// once into registers. Rows of the output are row_stride apart, coefficient rows c_stride.
-// Wi null: no base branch.
-template <typename T, int K, int CH>
-__attribute__((always_inline)) inline void interval_rows_update(T* __restrict rows, int64_t row_stride, const T* __restrict Crow, int64_t c_stride,
-                                 const T* __restrict Wi, const T* vals, const T* base, const int32_t* members,
-                                 int32_t count) {
+// |v| lane by lane (the sign bit cleared)
+template <typename T>
+inline Vec<T> vabs(const Vec<T>& v) {
+  using Int = std::conditional_t<std::is_same_v<T, double>, int64_t, int32_t>;
+  typedef Int Bits __attribute__((vector_size(kVectorBytes)));
+  return (Vec<T>)((Bits)v & (Bits{} + std::numeric_limits<Int>::max()));
+}
+
+// Sums over samples whose order must not depend on the number of threads (the coefficient
+// gradients of layers with few inputs, the regulariser's |phi| sums): the items are cut into
+// at most `groups` groups by the data size alone, each group sums into its own partial in a
+// fixed order, and the partials are added in group order (add_partials). kGroups groups keep
+// that many threads busy.
+constexpr int64_t kGroups = 16;
+struct Split {
+  int64_t count, size;  // groups, items per group (the last may hold fewer)
+};
+inline Split split(int64_t items, int64_t groups, int64_t align = 1) {
+  const int64_t g = std::clamp<int64_t>(groups, 1, std::max<int64_t>(items, 1));
+  int64_t size = std::max<int64_t>(1, (items + g - 1) / g);
+  size = (size + align - 1) / align * align;
+  return {std::max<int64_t>(1, (items + size - 1) / size), size};
+}
+
+// Grain of a parallel loop whose items cost about `work` multiply-adds each: tasks of under
+// kTaskWork are not split off (a parallel region costs microseconds, and far more when the
+// cores are busy with other work). The results never depend on the split.
+constexpr int64_t kTaskWork = 131072;
+inline int64_t grain(int64_t work) { return std::max<int64_t>(1, kTaskWork / std::max<int64_t>(1, work)); }
+
+// out[q] = parts[0][q] + parts[1][q] + ... (count partials of `size` values), in that order
+template <typename T>
+inline void add_partials(const T* parts, int64_t count, int64_t size, T* out) {
+  std::copy(parts, parts + size, out);
+  for (int64_t p = 1; p < count; ++p)
+    for (int64_t q = 0; q < size; ++q) out[q] += parts[p * size + q];
+}
+
+// Register blocks (simd.h), in output vectors, of the loops below that hold coefficient rows:
+// the forward's rows update holds K+1 rows and a base weight per vector (and an |phi|
+// accumulator for the regulariser); the input gradient K polynomial coefficients and a base
+// weight; the regulariser's sign pass K+1 rows, a base weight and an edge weight. The shared
+// registers are the loop's temporaries and the broadcast scalars of a sample.
+template <int K>
+constexpr int kRowsBlock = register_block(K + 2, 1 + broadcast_registers(K + 2));
+template <int K>
+constexpr int kRowsBlockAbs = register_block(K + 3, 2 + broadcast_registers(K + 2));
+template <int K>
+constexpr int kGradBlock = register_block(K + 1, 3 + broadcast_registers(2));
+template <int K>
+constexpr int kSignBlock = register_block(K + 3, 2 + broadcast_registers(K + 2));
+
+// rows[b] += phi_b = sum_r vals[b][r] * Crow[r] (+ base[b] * Wi) over the `members` of one
+// interval, for CH vectors of outputs (the pointers start at the first): the interval's rows
+// are loaded once into registers. Rows of the output are row_stride apart, coefficient rows
+// c_stride. Wi null: no base branch. kAbs: also absum += |phi_b| over the members (the
+// regulariser's edge sums; phi is then formed apart before it is added).
+template <typename T, int K, int CH, bool kAbs>
+__attribute__((always_inline)) inline void interval_rows_update(T* __restrict rows, int64_t row_stride,
+                                                                const T* __restrict Crow, int64_t c_stride,
+                                                                const T* __restrict Wi, const T* vals,
+                                                                const T* base, const int32_t* members,
+                                                                int32_t count, T* __restrict absum) {
   constexpr int L = kLanes<T>;
-  Vec<T> Cr[CH][K + 1], Wc[CH];
+  Vec<T> Cr[CH][K + 1], Wc[CH], A[CH];
 #pragma GCC unroll 8
   for (int c = 0; c < CH; ++c) {
     Wc[c] = Wi ? load(Wi + c * L) : Vec<T>{};
+    A[c] = Vec<T>{};
 #pragma GCC unroll 8
     for (int r = 0; r <= K; ++r) Cr[c][r] = load(Crow + r * c_stride + c * L);
   }
@@ -435,31 +432,53 @@ __attribute__((always_inline)) inline void interval_rows_update(T* __restrict ro
     const T bv = base[b];
 #pragma GCC unroll 8
     for (int c = 0; c < CH; ++c) {
-      Vec<T> acc = load(y + c * L) + bv * Wc[c];
+      if constexpr (kAbs) {
+        Vec<T> phi = bv * Wc[c];
 #pragma GCC unroll 8
-      for (int r = 0; r <= K; ++r) acc += a[r] * Cr[c][r];
-      store(y + c * L, acc);
+        for (int r = 0; r <= K; ++r) phi += a[r] * Cr[c][r];
+        store(y + c * L, load(y + c * L) + phi);
+        A[c] += vabs<T>(phi);
+      } else {
+        Vec<T> acc = load(y + c * L) + bv * Wc[c];
+#pragma GCC unroll 8
+        for (int r = 0; r <= K; ++r) acc += a[r] * Cr[c][r];
+        store(y + c * L, acc);
+      }
     }
+  }
+  if constexpr (kAbs) {
+#pragma GCC unroll 8
+    for (int c = 0; c < CH; ++c) store(absum + c * L, load(absum + c * L) + A[c]);
   }
 }
 
-// interval_rows_update for min(chunks, 4) vectors of outputs
+// interval_rows_update over `chunks` vectors of outputs, a register block at a time; absum
+// given: with the |phi| sums
 template <typename T, int K>
-inline void slice_rows_update(int64_t chunks, T* rows, int64_t row_stride, const T* Crow, int64_t c_stride,
-                              const T* Wi, const T* vals, const T* base, const int32_t* members, int32_t count) {
-  switch (chunks) {
-    case 1: interval_rows_update<T, K, 1>(rows, row_stride, Crow, c_stride, Wi, vals, base, members, count); break;
-    case 2: interval_rows_update<T, K, 2>(rows, row_stride, Crow, c_stride, Wi, vals, base, members, count); break;
-    case 3: interval_rows_update<T, K, 3>(rows, row_stride, Crow, c_stride, Wi, vals, base, members, count); break;
-    default: interval_rows_update<T, K, 4>(rows, row_stride, Crow, c_stride, Wi, vals, base, members, count);
-  }
+inline void rows_update(int64_t chunks, T* rows, int64_t row_stride, const T* Crow, int64_t c_stride, const T* Wi,
+                        const T* vals, const T* base, const int32_t* members, int32_t count, T* absum) {
+  constexpr int L = kLanes<T>;
+  auto blocks = [&](auto abs) {
+    constexpr bool kAbs = decltype(abs)::value;
+    constexpr int B = kAbs ? kRowsBlockAbs<K> : kRowsBlock<K>;
+    for (int64_t c = 0; c < chunks; c += B)
+      with_block<B>(chunks - c, [&](auto ch) {
+        interval_rows_update<T, K, decltype(ch)::value, kAbs>(rows + c * L, row_stride, Crow + c * L, c_stride,
+                                                             Wi ? Wi + c * L : nullptr, vals, base, members, count,
+                                                             kAbs ? absum + c * L : nullptr);
+      });
+  };
+  if (absum)
+    blocks(std::true_type{});
+  else
+    blocks(std::false_type{});
 }
 
 // Buffers of the calling thread reused across calls (fresh large allocations fault their pages
 // in on every call).
 template <typename T>
 struct SliceWork {
-  std::vector<T> vals, base;
+  std::vector<T> vals, base, abs_parts;
   std::vector<int32_t> order, count;
 };
 template <typename T>
@@ -471,25 +490,30 @@ SliceWork<T>& slice_work() {
 // Forward for wide layers on fine grids, where a small block of samples holds under two per
 // interval and every block would stream all the coefficients from memory. Here a large block
 // of samples is taken at once: first, per input, its basis and its samples grouped by interval
-// (counting sort); then each task owns a slice of up to 4 output vectors and a part of the
-// block, and sweeps all inputs: an input's coefficient rows for the slice ((G+k) x 4 vectors)
-// serve every sample of the part from registers, interval by interval, and the part's output
+// (counting sort); then each task owns a slice of the output vectors and a part of the block,
+// and sweeps all inputs: an input's coefficient rows for the slice serve every sample of the
+// part from registers, interval by interval, a register block at a time, and the part's output
 // tile stays in L2. The coefficients are read once per block and slice, not once per sample.
+// l1 given: also the |phi| sums of every edge (in, outp), by parts fixed by the data size.
 template <typename T, int K, typename ParallelFor>
 void forward_by_slice(ParallelFor&& parallel_for, const Dims& d, const Geometry<T, K>& geo, const T* X, const T* C,
-                      const T* W, const T* B, T* Y, int64_t base_kind, int64_t threads) {
+                      const T* W, const T* B, T* Y, int64_t base_kind, int64_t threads, T* l1) {
   constexpr int L = kLanes<T>;
+  constexpr int kBlockVectors = kRowsBlock<K>;
   // Samples per block: the basis buffer (in x S x (K+1)) bounded; a multiple of kBlock.
   const int64_t S = std::min<int64_t>(std::clamp<int64_t>((1 << 18) / d.in, 8 * kBlock, 4096) / kBlock * kBlock,
                                       (d.N + kBlock - 1) / kBlock * kBlock);
-  // Output vectors per slice: all of them up to 32 (2 KB of float64), in groups of 4 served
-  // from registers. Each slice reads the whole basis again, and more samples per part mean
-  // more samples per interval for the rows in registers: so slices as wide and parts as long
-  // as leave a task for every thread. (Measured at 1024 x 256 -> 256, float64, G=100: 32
-  // vectors x 512 samples 17 ms; 16 x 512, 27 ms; 8 x 1024, 31 ms.)
-  const int64_t kSlice = std::min<int64_t>((d.chunks + 3) / 4 * 4, 32);
+  // Outputs per slice: all of them up to 2 KB (256 float64), in register blocks. Each slice
+  // reads the whole basis again, and more samples per part mean more samples per interval for
+  // the rows in registers: so slices as wide and parts as long as leave a task for every
+  // thread. (Measured with 64-byte vectors at 1024 x 256 -> 256, float64, G=100: slices of
+  // 2 KB x 512 samples 17 ms; 1 KB x 512, 27 ms; 512 B x 1024, 31 ms.)
+  constexpr int64_t kSliceVectors = std::max<int64_t>(kBlockVectors, 2048 / kVectorBytes / kBlockVectors * kBlockVectors);
+  const int64_t kSlice = std::min<int64_t>((d.chunks + kBlockVectors - 1) / kBlockVectors * kBlockVectors, kSliceVectors);
   const int64_t slices = (d.chunks + kSlice - 1) / kSlice;
-  const int64_t want_parts = std::max<int64_t>(1, (threads + slices - 1) / slices);
+  // with the |phi| sums the parts are fixed by the data size (their partial sums are added in order)
+  const int64_t tasks = l1 ? kGroups : threads;
+  const int64_t want_parts = std::max<int64_t>(1, (tasks + slices - 1) / slices);
   const int64_t part_len = std::max<int64_t>(kBlock, (S / want_parts + kBlock - 1) / kBlock * kBlock);
   const int64_t parts = (S + part_len - 1) / part_len;
   auto& w = slice_work<T>();
@@ -497,6 +521,7 @@ void forward_by_slice(ParallelFor&& parallel_for, const Dims& d, const Geometry<
   w.base.resize(d.in * S);
   w.order.resize(d.in * S);
   w.count.resize(d.in * parts * (d.G + 1));
+  if (l1) w.abs_parts.assign(parts * d.in * d.outp, T(0));  // (parts, in, outp)
   for (int64_t n0 = 0; n0 < d.N; n0 += S) {
     const int64_t n = std::min(S, d.N - n0);
     // 1. per input: basis of the block, and each part's samples grouped by interval
@@ -526,6 +551,7 @@ void forward_by_slice(ParallelFor&& parallel_for, const Dims& d, const Geometry<
         for (int64_t i = 0; i < d.in; ++i) {
           const T* Ci = C + i * d.K * d.outp + c0 * L;
           const T* Wi = base_kind != kZero ? W + i * d.outp + c0 * L : nullptr;
+          T* absum = l1 ? w.abs_parts.data() + (p * d.in + i) * d.outp + c0 * L : nullptr;
           const int32_t* count = w.count.data() + (i * parts + p) * (d.G + 1);
           const int32_t* order = w.order.data() + i * S + lo;
           // members are indices within the part; vals and base shifted to the part's start
@@ -533,10 +559,8 @@ void forward_by_slice(ParallelFor&& parallel_for, const Dims& d, const Geometry<
           const T* base = w.base.data() + i * S + lo;
           for (int64_t m = 0; m < d.G; ++m) {
             if (count[m] == count[m + 1]) continue;
-            for (int64_t c = 0; c < ch; c += 4)
-              slice_rows_update<T, K>(ch - c, tile.data() + c * L, width, Ci + m * d.outp + c * L, d.outp,
-                                      Wi ? Wi + c * L : nullptr, vals, base, order + count[m],
-                                      count[m + 1] - count[m]);
+            rows_update<T, K>(ch, tile.data(), width, Ci + m * d.outp, d.outp, Wi, vals, base, order + count[m],
+                              count[m + 1] - count[m], absum);
           }
         }
         for (int64_t b = lo; b < hi; ++b) {
@@ -546,58 +570,96 @@ void forward_by_slice(ParallelFor&& parallel_for, const Dims& d, const Geometry<
       }
     });
   }
+  if (l1) add_partials(w.abs_parts.data(), parts, d.in * d.outp, l1);
+}
+
+// Forward of a layer with one output on the blocks [b0, b1) of samples, vectorised over the
+// samples of a block; absum given (in, kBlock): also |phi| of every edge, summed lane by lane.
+template <typename T, int K>
+void forward_one_output(const Dims& d, const Geometry<T, K>& geo, const T* X, const T* C, const T* W, const T* B,
+                        T* Y, int64_t base_kind, int64_t b0, int64_t b1, T* absum) {
+  alignas(64) T v[(K + 1) * kBlock], dv[(K + 1) * kBlock], xv[kBlock], base[kBlock], slope[kBlock];
+  alignas(64) T acc[kBlock];
+  alignas(64) int32_t start[kBlock];
+  for (int64_t blk = b0; blk < b1; ++blk) {
+    const int64_t n0 = blk * kBlock;
+    const int n = static_cast<int>(std::min<int64_t>(kBlock, d.N - n0));
+    for (int b = 0; b < n; ++b) acc[b] = B[0];
+    for (int64_t i = 0; i < d.in; ++i) {
+      for (int b = 0; b < n; ++b) xv[b] = X[(n0 + b) * d.in + i];
+      block_basis<T, K>(xv, n, geo, i, v, dv, start);
+      base_block<T>(base_kind, xv, n, base, slope);
+      const T* c = C + i * d.K;
+      const T w = W[i];
+      auto edges = [&](auto abs) {  // acc += phi (and absum += |phi|) lane by lane
+        constexpr bool kAbs = decltype(abs)::value;
+        T* ab = kAbs ? absum + i * kBlock : nullptr;
+#pragma GCC ivdep
+        for (int b = 0; b < n; ++b) {
+          T s = base[b] * w;
+#pragma GCC unroll 8
+          for (int r = 0; r <= K; ++r) s += v[r * kBlock + b] * c[start[b] + r];
+          acc[b] += s;
+          if constexpr (kAbs) ab[b] += std::abs(s);
+        }
+      };
+      if (absum)
+        edges(std::true_type{});
+      else
+        edges(std::false_type{});
+    }
+    for (int b = 0; b < n; ++b) Y[n0 + b] = acc[b];
+  }
 }
 
 // Forward: tasks own blocks of samples (or, for wide layers on fine grids, slices of the
-// outputs); output rows are accumulated in a padded buffer and copied out once.
+// outputs); output rows are accumulated in a padded buffer and copied out once. l1 given
+// (in, outp): also the sum over samples of |phi| of every edge (the sparsity regulariser's
+// edge sizes), in an order fixed by the data size (split).
 template <typename T, int K, typename ParallelFor>
 void forward_impl(ParallelFor&& parallel_for, const Dims& d, const T* X, const T* Tk, const T* C, const T* W, const T* B, T* Y,
-                  bool uniform, int64_t base_kind, int64_t threads) {
-  constexpr int L = kLanes<T>;
+                  bool uniform, int64_t base_kind, int64_t threads, T* l1 = nullptr) {
   const Geometry<T, K> geo(Tk, d.in, d.M, uniform);
   const int64_t blocks = (d.N + kBlock - 1) / kBlock;
   const int64_t work = std::max<int64_t>(1, kBlock * d.in * (K + 2) * d.outp);
   if (d.outp == 1) {  // one output: vectorised over the samples of a block
-    parallel_for(0, blocks, std::max<int64_t>(1, 131072 / work), [&](int64_t b0, int64_t b1) {
-      alignas(64) T v[(K + 1) * kBlock], dv[(K + 1) * kBlock], xv[kBlock], base[kBlock], slope[kBlock];
-      alignas(64) T acc[kBlock];
-      alignas(64) int32_t start[kBlock];
-      for (int64_t blk = b0; blk < b1; ++blk) {
-        const int64_t n0 = blk * kBlock;
-        const int n = static_cast<int>(std::min<int64_t>(kBlock, d.N - n0));
-        for (int b = 0; b < n; ++b) acc[b] = B[0];
-        for (int64_t i = 0; i < d.in; ++i) {
-          for (int b = 0; b < n; ++b) xv[b] = X[(n0 + b) * d.in + i];
-          block_basis<T, K>(xv, n, geo, i, v, dv, start);
-          base_block<T>(base_kind, xv, n, base, slope);
-          const T* c = C + i * d.K;
-          const T w = W[i];
-#pragma GCC ivdep
-          for (int b = 0; b < n; ++b) {
-            T s = base[b] * w;
-#pragma GCC unroll 8
-            for (int r = 0; r <= K; ++r) s += v[r * kBlock + b] * c[start[b] + r];
-            acc[b] += s;
-          }
-        }
-        for (int b = 0; b < n; ++b) Y[n0 + b] = acc[b];
-      }
+    if (!l1) {
+      parallel_for(0, blocks, grain(work), [&](int64_t b0, int64_t b1) {
+        forward_one_output<T, K>(d, geo, X, C, W, B, Y, base_kind, b0, b1, nullptr);
+      });
+      return;
+    }
+    const Split g = split(blocks, kGroups);
+    std::vector<T> parts(g.count * d.in * kBlock, T(0));  // (groups, in, kBlock)
+    parallel_for(0, g.count, grain(g.size * work), [&](int64_t g0, int64_t g1) {
+      for (int64_t q = g0; q < g1; ++q)
+        forward_one_output<T, K>(d, geo, X, C, W, B, Y, base_kind, q * g.size, std::min(blocks, (q + 1) * g.size),
+                                 parts.data() + q * d.in * kBlock);
     });
+    std::vector<T> lanes(d.in * kBlock);
+    add_partials(parts.data(), g.count, d.in * kBlock, lanes.data());
+    for (int64_t i = 0; i < d.in; ++i) {
+      T s = T(0);
+      for (int b = 0; b < kBlock; ++b) s += lanes[i * kBlock + b];
+      l1[i] = s;
+    }
     return;
   }
   // Several outputs: a task owns a super-block of S samples whose output rows stay in L1.
   // Per input, the samples are grouped by spline interval (counting sort) and each group is
-  // served with the interval's k+1 coefficient rows held in registers, CH vectors at a time.
-  // That pays when intervals hold a few samples each; otherwise (wide layers on fine grids)
-  // forward_by_slice takes larger blocks of samples against slices of the outputs.
+  // served with the interval's k+1 coefficient rows held in registers, a register block of
+  // output vectors at a time. That pays when intervals hold a few samples each; otherwise
+  // (wide layers on fine grids) forward_by_slice takes larger blocks of samples against slices
+  // of the outputs.
   const int64_t S = std::clamp<int64_t>((32768 / (d.outp * int64_t(sizeof(T)))) / kBlock * kBlock, kBlock, 8 * kBlock);
   if (S < 2 * d.G) {
-    forward_by_slice<T, K>(parallel_for, d, geo, X, C, W, B, Y, base_kind, threads);
+    forward_by_slice<T, K>(parallel_for, d, geo, X, C, W, B, Y, base_kind, threads, l1);
     return;
   }
   const int64_t supers = (d.N + S - 1) / S;
-  const int64_t super_work = std::max<int64_t>(1, S * d.in * (K + 2) * d.outp);
-  parallel_for(0, supers, std::max<int64_t>(1, 131072 / super_work), [&](int64_t s0, int64_t s1) {
+  const int64_t super_work = S * d.in * (K + 2) * d.outp;
+  // super-blocks [s0, s1); absum given (in, outp): |phi| sums added to it
+  auto run = [&](int64_t s0, int64_t s1, T* absum) {
     std::vector<T> rows(S * d.outp), vals((K + 1) * S), base(S);
     std::vector<int32_t> start(S), order(S), count(d.G + 1), next(d.G);
     for (int64_t sup = s0; sup < s1; ++sup) {
@@ -612,16 +674,25 @@ void forward_impl(ParallelFor&& parallel_for, const Dims& d, const T* X, const T
         for (int64_t m = 0; m < d.G; ++m) {
           const int32_t lo = count[m], hi = count[m + 1];
           if (lo == hi) continue;
-          const T* Crow = Ci + m * d.outp;
-          for (int64_t c = 0; c < d.chunks; c += 4)
-            slice_rows_update<T, K>(d.chunks - c, rows.data() + c * L, d.outp, Crow + c * L, d.outp,
-                                    Wi ? Wi + c * L : nullptr, vals.data(), base.data(), order.data() + lo, hi - lo);
+          rows_update<T, K>(d.chunks, rows.data(), d.outp, Ci + m * d.outp, d.outp, Wi, vals.data(), base.data(),
+                            order.data() + lo, hi - lo, absum ? absum + i * d.outp : nullptr);
         }
       }
       for (int64_t b = 0; b < n; ++b)
         std::copy(rows.data() + b * d.outp, rows.data() + b * d.outp + d.out, Y + (n0 + b) * d.out);
     }
+  };
+  if (!l1) {
+    parallel_for(0, supers, grain(super_work), [&](int64_t s0, int64_t s1) { run(s0, s1, nullptr); });
+    return;
+  }
+  const Split g = split(supers, kGroups);
+  std::vector<T> parts(g.count * d.in * d.outp, T(0));  // (groups, in, outp)
+  parallel_for(0, g.count, grain(g.size * super_work), [&](int64_t g0, int64_t g1) {
+    for (int64_t q = g0; q < g1; ++q)
+      run(q * g.size, std::min(supers, (q + 1) * g.size), parts.data() + q * d.in * d.outp);
   });
+  add_partials(parts.data(), g.count, d.in * d.outp, l1);
 }
 
 // Part of d loss / d x for the samples `members` of one interval, from CH vectors of outputs
@@ -673,30 +744,61 @@ __attribute__((always_inline)) inline void interval_input_grad_part(
   }
 }
 
-// d loss / d x for the samples `members` of one interval, over all outputs in groups of up to
-// 4 vectors (each group's polynomial coefficients formed once in registers); GX is strided by
-// d.in. psum holds a vector per member.
+// d loss / d x for the samples `members` of one interval, over all outputs a register block of
+// vectors at a time (each block's polynomial coefficients formed once in registers); GX is
+// strided by d.in. psum holds a vector per member.
 template <typename T, int K>
 inline void interval_input_grad(const Dims& d, const T* Crow, const T* Wi, const T* GY, const T* D, T scale,
                                 const T* local, const T* slope, const int32_t* members, int32_t count,
                                 int64_t base_kind, T* GX, Vec<T>* psum) {
   constexpr int L = kLanes<T>;
+  constexpr int B = kGradBlock<K>;
   const bool with_base = base_kind != kZero;
-  T* direct = d.chunks <= 4 ? GX : nullptr;  // one group: no partial sums
-  for (int64_t c = 0; c < d.chunks; c += 4) {
-    const T* C0 = Crow + c * L;
-    const T* W0 = Wi + c * L;
-    const T* G0 = GY + c * L;
-    const bool first = c == 0;
-    switch (std::min<int64_t>(4, d.chunks - c)) {
-      case 1: interval_input_grad_part<T, K, 1>(d.outp, C0, W0, G0, D, scale, local, slope, members, count, with_base, first, psum, direct, d.in); break;
-      case 2: interval_input_grad_part<T, K, 2>(d.outp, C0, W0, G0, D, scale, local, slope, members, count, with_base, first, psum, direct, d.in); break;
-      case 3: interval_input_grad_part<T, K, 3>(d.outp, C0, W0, G0, D, scale, local, slope, members, count, with_base, first, psum, direct, d.in); break;
-      default: interval_input_grad_part<T, K, 4>(d.outp, C0, W0, G0, D, scale, local, slope, members, count, with_base, first, psum, direct, d.in);
-    }
-  }
+  T* direct = d.chunks <= B ? GX : nullptr;  // one block: no partial sums
+  for (int64_t c = 0; c < d.chunks; c += B)
+    with_block<B>(d.chunks - c, [&](auto ch) {
+      interval_input_grad_part<T, K, decltype(ch)::value>(d.outp, Crow + c * L, Wi + c * L, GY + c * L, D, scale,
+                                                          local, slope, members, count, with_base, c == 0, psum,
+                                                          direct, d.in);
+    });
   if (!direct)
     for (int32_t q = 0; q < count; ++q) GX[members[q] * d.in] = hsum<T>(psum[q]);
+}
+
+// The output gradient the edges of one input see on the `members` of an interval when the
+// sparsity regulariser is on, for CH vectors of outputs:
+//   geff[b] = GY[b] + ws * sign(phi_b),   phi_b = sum_r vals[b][r] * Crow[r] + base[b] * Wi,
+// ws the loss's derivative with respect to each edge's |phi| (sign(0) = 0, as autograd's).
+// Rows and weights in registers; rows of GY and geff are outp apart.
+template <typename T, int K, int CH>
+__attribute__((always_inline)) inline void interval_sign_grad(int64_t outp, const T* __restrict Crow,
+                                                              const T* __restrict Wi, const T* __restrict ws,
+                                                              const T* GY, const T* vals, const T* base,
+                                                              const int32_t* members, int32_t count,
+                                                              T* __restrict geff) {
+  constexpr int L = kLanes<T>;
+  Vec<T> Cr[CH][K + 1], Wc[CH], Sc[CH];
+#pragma GCC unroll 8
+  for (int c = 0; c < CH; ++c) {
+    Wc[c] = load(Wi + c * L);
+    Sc[c] = load(ws + c * L);
+#pragma GCC unroll 8
+    for (int r = 0; r <= K; ++r) Cr[c][r] = load(Crow + r * outp + c * L);
+  }
+  const Vec<T> zero = Vec<T>{};
+  for (int32_t q = 0; q < count; ++q) {
+    const int64_t b = members[q];
+    const T* a = vals + b * (K + 1);
+    const T bv = base[b];
+#pragma GCC unroll 8
+    for (int c = 0; c < CH; ++c) {
+      Vec<T> phi = bv * Wc[c];
+#pragma GCC unroll 8
+      for (int r = 0; r <= K; ++r) phi += a[r] * Cr[c][r];
+      const Vec<T> g = load(GY + b * outp + c * L) + ((phi > zero ? Sc[c] : zero) - (phi < zero ? Sc[c] : zero));
+      store(geff + b * outp + c * L, g);
+    }
+  }
 }
 
 // Per-input access for the backward by interval: prepare(i, C_i, W_i) writes input i's
@@ -708,123 +810,174 @@ struct InputIO {
   std::function<void(int64_t, const T*, const T*)> finish;
 };
 
-// Backward of inputs [i0, i1) over all samples, for layers with several outputs: the samples
-// of a chunk are grouped by the spline interval they fall in (counting sort), so that the
-// coefficient gradient of an interval's k+1 rows is summed in registers over its samples and
-// written once, instead of a load and a store of each row for every sample.
+// Buffers of the calling thread for the backward by interval, kept across calls (sized by
+// the largest seen): fresh large allocations fault their pages in on every call.
+template <typename T>
+struct IntervalWork {
+  std::vector<T> vals, base, slope, dvals, local, geff;
+  std::vector<int32_t> start, order, count, next;
+  std::vector<Vec<T>> psum;  // per member of an interval: partial d loss / d x
+  std::vector<T> params, grads;  // one input's C, W and their gradients
+};
+template <typename T>
+IntervalWork<T>& interval_work() {
+  static thread_local IntervalWork<T> w;
+  return w;
+}
+
+// Backward of input i on the samples [s0, s1), for layers with several outputs or one: the
+// samples of a chunk are grouped by the spline interval they fall in (counting sort), so that
+// the coefficient gradient of an interval's k+1 rows is summed in registers over its samples
+// and written once, instead of a load and a store of each row for every sample.
+// Ci (K, outp) and Wi (outp): the input's effective coefficient rows and base weights; their
+// gradients are added to gc (K, outp) and gw (outp); GX[n * in + i] is written. ws (outp) or
+// null: the regulariser's weight of each edge's |phi| (interval_sign_grad).
 template <typename T, int K>
-void backward_by_interval(const Dims& d, const Geometry<T, K>& geo, const T* GY, const T* X,
-                          const InputIO<T>& io, T* GX, int64_t base_kind, int64_t i0, int64_t i1) {
+void backward_by_interval(const Dims& d, const Geometry<T, K>& geo, const T* GY, const T* X, const T* Ci,
+                          const T* Wi, const T* ws, int64_t i, int64_t s0, int64_t s1, T* gc, T* gw, T* GX,
+                          int64_t base_kind) {
   constexpr int64_t kChunk = 2048;  // samples per pass (bounds the buffers)
   constexpr int L = kLanes<T>;
-  const int64_t S = std::min<int64_t>(kChunk, d.N);
-  // one input at a time: its effective coefficients and gradient accumulators, kept in L2
-  std::vector<T> Cbuf(d.K * d.outp), Wbuf(d.outp), GCbuf(d.K * d.outp), GWbuf(d.outp);
-  std::vector<T> vals((K + 1) * S), base(S), slope(S), dvals((K + 1) * S);
-  std::vector<int32_t> start(S), order(S), count(d.G + 1), next(d.G);
-  std::vector<Vec<T>> psum(GX ? S : 0);  // per member of an interval: partial d loss / d x
-  std::vector<T> local(S);  // local coordinate of each sample in its interval
-  for (int64_t i = i0; i < i1; ++i) {
-    io.prepare(i, Cbuf.data(), Wbuf.data());
-    const T* Ci = Cbuf.data();
-    const T* Wi = Wbuf.data();
-    T* gc = GCbuf.data();
-    T* gw = GWbuf.data();
-    std::fill(GCbuf.begin(), GCbuf.end(), T(0));
-    std::fill(GWbuf.begin(), GWbuf.end(), T(0));
-    for (int64_t n0 = 0; n0 < d.N; n0 += S) {
-      const int64_t n = std::min(S, d.N - n0);
-      // 1. basis, slopes and base branch of every sample of the chunk
-      samples_basis<T, K>(geo, X, d.in, i, n0, n, base_kind, vals.data(), base.data(), start.data(), dvals.data(),
-                          slope.data(), local.data());
-      // 2. samples grouped by interval
-      group_by_interval(start.data(), n, d.G, count.data(), next.data(), order.data());
-      // 3. per interval: gradients of its k+1 coefficient rows, and of x
-      for (int64_t m = 0; m < d.G; ++m) {
-        const int32_t lo = count[m], hi = count[m + 1];
-        if (lo == hi) continue;
-        const int64_t row = m * d.outp;
-        if (d.outp == 1) {  // one output: scalar sums (rows are single values)
-          T acc[K + 1] = {}, accw = T(0);
-          const T w = Wi[0];
-          for (int32_t q = lo; q < hi; ++q) {
-            const int64_t b = order[q];
-            const T g = GY[n0 + b];
-            const T* a = vals.data() + b * (K + 1);
-            const T* da = dvals.data() + b * (K + 1);
-            T phi = base_kind != kZero ? slope[b] * w : T(0);
+  const int64_t S = std::max<int64_t>(1, std::min<int64_t>(kChunk, s1 - s0));
+  auto& w = interval_work<T>();
+  w.vals.resize((K + 1) * S), w.dvals.resize((K + 1) * S), w.base.resize(S), w.slope.resize(S), w.local.resize(S);
+  w.start.resize(S), w.order.resize(S), w.count.resize(d.G + 1), w.next.resize(d.G);
+  if (GX) w.psum.resize(S);
+  if (ws && d.outp > 1) w.geff.resize(S * d.outp);
+  const T *vals = w.vals.data(), *dvals = w.dvals.data(), *base = w.base.data(), *slope = w.slope.data();
+  const int32_t *order = w.order.data(), *count = w.count.data();
+  for (int64_t n0 = s0; n0 < s1; n0 += S) {
+    const int64_t n = std::min(S, s1 - n0);
+    const T* G = GY + n0 * d.outp;  // the chunk's output gradient
+    // 1. basis, slopes and base branch of every sample of the chunk
+    samples_basis<T, K>(geo, X, d.in, i, n0, n, base_kind, w.vals.data(), w.base.data(), w.start.data(),
+                        w.dvals.data(), w.slope.data(), w.local.data());
+    // 2. samples grouped by interval
+    group_by_interval(w.start.data(), n, d.G, w.count.data(), w.next.data(), w.order.data());
+    // 3. per interval: gradients of its k+1 coefficient rows, and of x
+    for (int64_t m = 0; m < d.G; ++m) {
+      const int32_t lo = count[m], hi = count[m + 1];
+      if (lo == hi) continue;
+      const int64_t row = m * d.outp;
+      if (d.outp == 1) {  // one output: scalar sums (rows are single values)
+        T acc[K + 1] = {}, accw = T(0);
+        const T wb = Wi[0], sw = ws ? ws[0] : T(0);
+        for (int32_t q = lo; q < hi; ++q) {
+          const int64_t b = order[q];
+          const T* a = vals + b * (K + 1);
+          const T* da = dvals + b * (K + 1);
+          T g = G[b];
+          if (ws) {  // the regulariser's share: sw * sign(phi)
+            T phi = base[b] * wb;
 #pragma GCC unroll 8
-            for (int r = 0; r <= K; ++r) {
-              acc[r] += a[r] * g;
-              phi += da[r] * Ci[m + r];
-            }
-            accw += base[b] * g;
-            if (GX) GX[(n0 + b) * d.in + i] = phi * g;
+            for (int r = 0; r <= K; ++r) phi += a[r] * Ci[m + r];
+            g += (phi > T(0) ? sw : T(0)) - (phi < T(0) ? sw : T(0));
           }
+          T dphi = base_kind != kZero ? slope[b] * wb : T(0);
 #pragma GCC unroll 8
-          for (int r = 0; r <= K; ++r) gc[m + r] += acc[r];
-          gw[0] += accw;
-          continue;
-        }
-        for (int64_t c = 0; c < d.chunks; ++c) {
-          const int64_t o = c * L;
-          Vec<T> acc[K + 1] = {}, accw = Vec<T>{};
-          for (int32_t q = lo; q < hi; ++q) {
-            const int64_t b = order[q];
-            const Vec<T> gv = load(GY + (n0 + b) * d.outp + o);
-            const T* a = vals.data() + b * (K + 1);
-#pragma GCC unroll 8
-            for (int r = 0; r <= K; ++r) acc[r] += a[r] * gv;
-            accw += base[b] * gv;
+          for (int r = 0; r <= K; ++r) {
+            acc[r] += a[r] * g;
+            dphi += da[r] * Ci[m + r];
           }
+          accw += base[b] * g;
+          if (GX) GX[(n0 + b) * d.in + i] = dphi * g;
+        }
 #pragma GCC unroll 8
-          for (int r = 0; r <= K; ++r) store(gc + row + r * d.outp + o, load(gc + row + r * d.outp + o) + acc[r]);
-          if (base_kind != kZero) store(gw + o, load(gw + o) + accw);
+        for (int r = 0; r <= K; ++r) gc[m + r] += acc[r];
+        gw[0] += accw;
+        continue;
+      }
+      const int32_t* members = order + lo;
+      const T* Gm = G;  // the output gradient the edges see
+      if (ws) {
+        constexpr int B = kSignBlock<K>;
+        for (int64_t c = 0; c < d.chunks; c += B)
+          with_block<B>(d.chunks - c, [&](auto ch) {
+            interval_sign_grad<T, K, decltype(ch)::value>(d.outp, Ci + row + c * L, Wi + c * L, ws + c * L,
+                                                          G + c * L, vals, base, members, hi - lo,
+                                                          w.geff.data() + c * L);
+          });
+        Gm = w.geff.data();
+      }
+      for (int64_t c = 0; c < d.chunks; ++c) {
+        const int64_t o = c * L;
+        Vec<T> acc[K + 1] = {}, accw = Vec<T>{};
+        for (int32_t q = lo; q < hi; ++q) {
+          const int64_t b = order[q];
+          const Vec<T> gv = load(Gm + b * d.outp + o);
+          const T* a = vals + b * (K + 1);
+#pragma GCC unroll 8
+          for (int r = 0; r <= K; ++r) acc[r] += a[r] * gv;
+          accw += base[b] * gv;
         }
-        if (GX) {
-          const int32_t* members = order.data() + lo;
-          const T* Crow = Ci + row;
-          const T* D = geo.uniform ? geo.unit_dpoly : geo.dpoly.data() + (i * d.G + m) * K * kBasisLanes;
-          const T scale = geo.uniform ? geo.inv_h[i] : T(1);
-          interval_input_grad<T, K>(d, Crow, Wi, GY + n0 * d.outp, D, scale, local.data(), slope.data(), members,
-                                    hi - lo, base_kind, GX + n0 * d.in + i, psum.data());
-        }
+#pragma GCC unroll 8
+        for (int r = 0; r <= K; ++r) store(gc + row + r * d.outp + o, load(gc + row + r * d.outp + o) + acc[r]);
+        if (base_kind != kZero) store(gw + o, load(gw + o) + accw);
+      }
+      if (GX) {
+        const T* D = geo.uniform ? geo.unit_dpoly : geo.dpoly.data() + (i * d.G + m) * K * kBasisLanes;
+        const T scale = geo.uniform ? geo.inv_h[i] : T(1);
+        interval_input_grad<T, K>(d, Ci + row, Wi, Gm, D, scale, w.local.data(), slope, members, hi - lo, base_kind,
+                                  GX + n0 * d.in + i, w.psum.data());
       }
     }
-    io.finish(i, GCbuf.data(), GWbuf.data());
   }
 }
 
-// Backward, one pass per (input, sample block): the basis is computed once and serves both
-// grad_x and the coefficient gradients. Tasks own blocks of samples and accumulate into
-// private copies summed at the end (for layers with fewer inputs than threads; otherwise
-// backward_by_input), or compute input gradients only. GY is the padded (N, outp) output
-// gradient.
+// Backward with the parameter gradients: tasks own (input, group of samples). The groups are
+// fixed by the data size (split: one group per input when there are inputs enough for
+// kGroups threads, else up to kGroups / in groups of at least 256 samples); each group's
+// gradients are summed in a buffer of their own and the groups added in order, so that the
+// result does not depend on the number of threads. Per input, its coefficients and gradients
+// go through io; WS (in, outp) or null: the regulariser's edge weights (backward_by_interval).
 template <typename T, int K, typename ParallelFor>
-void backward_impl(ParallelFor&& parallel_for, const Dims& d, const T* GY, const T* X, const T* Tk, const T* C, const T* W, T* GX, T* GC,
-                   T* GW, bool uniform, int64_t base_kind, int64_t copies) {
+void backward_by_input(ParallelFor&& parallel_for, const Dims& d, const T* GY, const T* X, const T* Tk,
+                       const InputIO<T>& io, const T* WS, T* GX, bool uniform, int64_t base_kind) {
+  const Geometry<T, K> geo(Tk, d.in, d.M, uniform);
+  const Split groups = split(d.N, (kGroups + d.in - 1) / d.in, 256);
+  const int64_t Q = groups.count, c_size = d.K * d.outp, g_size = c_size + d.outp;  // one input's gradients
+  std::vector<T> partial(Q > 1 ? d.in * Q * g_size : 0);  // (in, Q, g_size)
+  const int64_t task_work = groups.size * (K + 1) * d.outp * (GX ? 3 : 2);  // coefficient (and input) gradients
+  parallel_for(0, d.in * Q, grain(task_work), [&](int64_t t0, int64_t t1) {
+    auto& w = interval_work<T>();
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t i = t / Q, q = t % Q;
+      w.params.resize(g_size);
+      io.prepare(i, w.params.data(), w.params.data() + c_size);
+      T* g = Q > 1 ? partial.data() + t * g_size : (w.grads.resize(g_size), w.grads.data());
+      std::fill(g, g + g_size, T(0));
+      backward_by_interval<T, K>(d, geo, GY, X, w.params.data(), w.params.data() + c_size, WS ? WS + i * d.outp : nullptr,
+                                 i, q * groups.size, std::min(d.N, (q + 1) * groups.size), g, g + c_size, GX, base_kind);
+      if (Q == 1) io.finish(i, g, g + c_size);
+    }
+  });
+  if (Q > 1)
+    parallel_for(0, d.in, grain(Q * g_size), [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        T* g = partial.data() + i * Q * g_size;
+        for (int64_t q = 1; q < Q; ++q)
+          for (int64_t v = 0; v < g_size; ++v) g[v] += g[q * g_size + v];
+        io.finish(i, g, g + c_size);
+      }
+    });
+}
+
+// d loss / d x alone (no parameter gradients): every (sample, input) is independent. Tasks own
+// blocks of samples; per input and block the basis is computed once. GY is the padded (N, outp)
+// output gradient; C (in, K, outp), W (in, outp) the effective parameters.
+template <typename T, int K, typename ParallelFor>
+void input_grad_only(ParallelFor&& parallel_for, const Dims& d, const T* GY, const T* X, const T* Tk, const T* C,
+                     const T* W, T* GX, bool uniform, int64_t base_kind) {
   const Geometry<T, K> geo(Tk, d.in, d.M, uniform);
   const int64_t blocks = (d.N + kBlock - 1) / kBlock;
-  auto run = [&](int64_t i0, int64_t i1, int64_t blk0, int64_t blk1, T* gc_out, T* gw_out) {
+  const int64_t work = std::max<int64_t>(1, kBlock * d.in * (K + 2) * d.outp);
+  parallel_for(0, blocks, grain(work), [&](int64_t blk0, int64_t blk1) {
     alignas(64) T v[(K + 1) * kBlock], dv[(K + 1) * kBlock], xv[kBlock], base[kBlock], slope[kBlock];
     alignas(64) int32_t start[kBlock];
-    // Narrow layers (one vector of outputs): consecutive samples update the same few
-    // coefficient rows, and each update would wait for the previous store. kSpread private
-    // copies, sample b writing to copy b % kSpread, make independent chains; summed at the end.
-    constexpr int64_t kSpread = 4;
-    const bool spread = gc_out && d.outp > 1 && d.K * d.outp * kSpread * int64_t(sizeof(T)) <= 16384;
-    std::vector<T> local;
-    T *gc = gc_out, *gw = gw_out;
-    const int64_t c_size = d.K * d.outp;  // one input's coefficient gradient
-    if (spread) {
-      local.assign((i1 - i0) * kSpread * (c_size + d.outp), T(0));
-      gc = local.data() - i0 * kSpread * c_size;  // indexed by (i * kSpread + copy) * c_size
-      gw = local.data() + (i1 - i0) * kSpread * c_size - i0 * kSpread * d.outp;
-    }
     for (int64_t blk = blk0; blk < blk1; ++blk) {
       const int64_t n0 = blk * kBlock;
       const int n = static_cast<int>(std::min<int64_t>(kBlock, d.N - n0));
-      for (int64_t i = i0; i < i1; ++i) {
+      for (int64_t i = 0; i < d.in; ++i) {
         for (int b = 0; b < n; ++b) xv[b] = X[(n0 + b) * d.in + i];
         block_basis<T, K>(xv, n, geo, i, v, dv, start);
         base_block<T>(base_kind, xv, n, base, slope);  // zeros for kZero
@@ -832,87 +985,30 @@ void backward_impl(ParallelFor&& parallel_for, const Dims& d, const T* GY, const
         const T* Wi = W + i * d.outp;
         if (d.outp == 1) {  // one output: vectorised over samples
           const T* g = GY + n0;
-          if (GX) {
 #pragma GCC ivdep
-            for (int b = 0; b < n; ++b) {
-              T s = slope[b] * Wi[0];
+          for (int b = 0; b < n; ++b) {
+            T s = slope[b] * Wi[0];
 #pragma GCC unroll 8
-              for (int r = 0; r <= K; ++r) s += dv[r * kBlock + b] * Ci[start[b] + r];
-              GX[(n0 + b) * d.in + i] = s * g[b];
-            }
-          }
-          if (gc) {
-            T* c = gc + i * d.K;
-            T sw = T(0);
-            for (int b = 0; b < n; ++b) {
-#pragma GCC unroll 8
-              for (int r = 0; r <= K; ++r) c[start[b] + r] += v[r * kBlock + b] * g[b];
-              sw += base[b] * g[b];
-            }
-            gw[i] += sw;
+            for (int r = 0; r <= K; ++r) s += dv[r * kBlock + b] * Ci[start[b] + r];
+            GX[(n0 + b) * d.in + i] = s * g[b];
           }
           continue;
         }
-        for (int b = 0; b < n; ++b) {
+        for (int b = 0; b < n; ++b) {  // d phi / dx row, then one dot with the output gradient
           const T* g = GY + (n0 + b) * d.outp;
           const int64_t row = static_cast<int64_t>(start[b]) * d.outp;
-          if (GX) {  // d phi / dx row, then one dot with the output gradient
-            Vec<T> s = Vec<T>{};
-            for (int64_t c = 0; c < d.chunks; ++c) {
-              const int64_t o = c * kLanes<T>;
-              Vec<T> acc = base_kind != kZero ? slope[b] * load(Wi + o) : Vec<T>{};
+          Vec<T> s = Vec<T>{};
+          for (int64_t c = 0; c < d.chunks; ++c) {
+            const int64_t o = c * kLanes<T>;
+            Vec<T> acc = base_kind != kZero ? slope[b] * load(Wi + o) : Vec<T>{};
 #pragma GCC unroll 8
-              for (int r = 0; r <= K; ++r) acc += dv[r * kBlock + b] * load(Ci + row + r * d.outp + o);
-              s += acc * load(g + o);
-            }
-            GX[(n0 + b) * d.in + i] = hsum<T>(s);
+            for (int r = 0; r <= K; ++r) acc += dv[r * kBlock + b] * load(Ci + row + r * d.outp + o);
+            s += acc * load(g + o);
           }
-          if (spread) {
-            const int64_t copy = i * kSpread + (b & (kSpread - 1));
-            T* c = gc + copy * c_size + row;
-            rows_add<T, K>(c, d.outp, v + b, kBlock, g, base_kind != kZero ? gw + copy * d.outp : nullptr, base[b],
-                           d.chunks);
-          } else if (gc) {
-            T* c = gc + i * d.K * d.outp + row;
-#pragma GCC unroll 8
-            for (int r = 0; r <= K; ++r) axpy(c + r * d.outp, g, v[r * kBlock + b], d.chunks);
-            if (base_kind != kZero) axpy(gw + i * d.outp, g, base[b], d.chunks);
-          }
+          GX[(n0 + b) * d.in + i] = hsum<T>(s);
         }
       }
     }
-    if (spread) {
-      for (int64_t i = i0; i < i1; ++i)
-        for (int64_t copy = 0; copy < kSpread; ++copy) {
-          const T* c = gc + (i * kSpread + copy) * c_size;
-          for (int64_t q = 0; q < c_size; ++q) gc_out[i * c_size + q] += c[q];
-          const T* w = gw + (i * kSpread + copy) * d.outp;
-          for (int64_t o = 0; o < d.outp; ++o) gw_out[i * d.outp + o] += w[o];
-        }
-    }
-  };
-  if (!GC) {  // input gradients only: every (sample, input) is independent
-    const int64_t work = std::max<int64_t>(1, kBlock * d.in * (K + 2) * d.outp);
-    parallel_for(0, blocks, std::max<int64_t>(1, 131072 / work),
-                     [&](int64_t b0, int64_t b1) { run(0, d.in, b0, b1, nullptr, nullptr); });
-  } else {
-    const int64_t chunk = (blocks + copies - 1) / copies;
-    parallel_for(0, copies, 1, [&](int64_t c0, int64_t c1) {
-      for (int64_t c = c0; c < c1; ++c)
-        run(0, d.in, c * chunk, std::min(blocks, (c + 1) * chunk),
-            GC + c * d.in * d.K * d.outp, GW + c * d.in * d.outp);
-    });
-  }
-}
-
-// Backward with tasks owning inputs (enough inputs for the threads): per input, the samples
-// grouped by interval (backward_by_interval), its coefficients and gradients through io.
-template <typename T, int K, typename ParallelFor>
-void backward_by_input(ParallelFor&& parallel_for, const Dims& d, const T* GY, const T* X, const T* Tk,
-                       const InputIO<T>& io, T* GX, bool uniform, int64_t base_kind) {
-  const Geometry<T, K> geo(Tk, d.in, d.M, uniform);
-  parallel_for(0, d.in, 1, [&](int64_t i0, int64_t i1) {
-    backward_by_interval<T, K>(d, geo, GY, X, io, GX, base_kind, i0, i1);
   });
 }
 

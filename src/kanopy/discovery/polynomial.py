@@ -44,7 +44,7 @@ def _choose_logs(problem, positive, sign, degree: int = 2) -> list[bool]:
     logs = list(positive)
     error = _fit(problem, logs, True, sign, degree)[0]
     for i, is_positive in enumerate(positive):
-        if not is_positive or problem.clock.left() <= 0:
+        if not is_positive or problem.budget.exhausted():
             continue
         trial = logs.copy()
         trial[i] = False
@@ -58,10 +58,10 @@ def _inputs(X, logs):
     return torch.stack([X[:, i].log() if log else X[:, i] for i, log in enumerate(logs)], dim=1)
 
 
-def _fit(problem, logs, log_y, sign, degree, ridges=(0.0,), clock=None):
+def _fit(problem, logs, log_y, sign, degree, ridges=(0.0,)):
     """(validation RMSE, powers, coefficients, lo, width) of the best of the polynomials of
-    this degree, one per ridge damping (all on the same features); None when `clock` has no
-    time left before the first."""
+    this degree, one per ridge damping (all on the same features), each charged to the
+    problem's budget; the dampings after the first are skipped once it is spent."""
     A, Av = _inputs(problem.Xtr, logs), _inputs(problem.Xval, logs)
     lo, hi = A.min(dim=0).values, A.max(dim=0).values
     width = torch.where(hi > lo, hi - lo, torch.ones_like(hi))
@@ -71,10 +71,12 @@ def _fit(problem, logs, log_y, sign, degree, ridges=(0.0,), clock=None):
     F, Fv = _features(Z, powers, degree), _features(Zv, powers, degree)
     best = None
     for ridge in ridges:
-        if clock is not None and clock.left() <= 0:
+        if best is not None and problem.budget.exhausted():
             break
+        problem.budget.least_squares(F.shape[0], F.shape[1])
         if ridge > 0:  # damped least squares as an augmented system
-            damp = math.sqrt(ridge * float((F * F).mean()) * F.shape[0])
+            # mean of F^2 by columns first: a whole-tensor sum is split by the thread count
+            damp = math.sqrt(ridge * float((F * F).sum(dim=0).sum()) / F.shape[1])
             F_aug = torch.cat([F, damp * torch.eye(F.shape[1], dtype=F.dtype)])
             t_aug = torch.cat([target, torch.zeros(F.shape[1], dtype=F.dtype)])
             coef = torch.linalg.lstsq(F_aug, t_aug[:, None], driver="gelsd").solution[:, 0]
@@ -97,10 +99,10 @@ def _best_polynomial(problem, logs, log_y: bool, sign: float = 1.0):
     for degree in range(1, MAX_DEGREE + 1):
         if len(_powers(n, degree)) > n_terms_max or degree > best_degree + 3:  # 3 degrees without gain
             break
-        if problem.clock.left() <= 0:
+        if problem.budget.exhausted():
             break
-        fit = _fit(problem, logs, log_y, sign, degree, RIDGES, clock=problem.clock)
-        if fit is not None and (best is None or fit[0] < best[0]):
+        fit = _fit(problem, logs, log_y, sign, degree, RIDGES)
+        if best is None or fit[0] < best[0]:
             best, best_degree = fit, degree
     if best is None or not math.isfinite(best[0]):
         return None

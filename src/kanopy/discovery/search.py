@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import itertools
 import math
-import time
 from dataclasses import dataclass, field
+from typing import Callable
 
 import sympy
 import torch
@@ -22,12 +22,13 @@ import torch
 from ..model import KAN
 from ..symbolic import constants, formula
 from . import polynomial, separability, symmetry, templates
+from .budget import Budget
 
 EXACT = 1e-9  # held-out RMSE / std(y) below which a formula counts as exact
 MAX_DEPTH = 2
 MAX_COMBINATIONS = 6  # assembled formulas tried per separation
 MAX_REDUCTIONS = 4  # pairs of variables replaced by their combination, in a row
-FALLBACK_AFTER = 0.7  # share of the budget for the structured search; the rest is the fallback's
+FALLBACK_AFTER = 0.7  # share of the effort for the structured search; the rest is the fallback's
 
 
 @dataclass
@@ -42,34 +43,20 @@ class Candidate:
         return f"Candidate({self.complexity}, {self.rmse:.3g}, {self.source}: {self.expr})"
 
 
-class OutOfTime(RuntimeError):
-    pass
+@dataclass
+class Search:
+    """What the (sub)problems of one discover call share: the budget, the progress log
+    (each line stamped with the work done so far) and the count of variables made by
+    reductions (u_1, u_2, ...)."""
 
-
-class Clock:
-    def __init__(self, budget_s: float, verbose: bool, log=None):
-        self.start = time.perf_counter()
-        self.sink = log or (print if verbose else None)
-        # a small reserve for choosing and reporting the result
-        self.final = self.start + max(0.9 * budget_s, budget_s - 3.0)
-        self.deadline = self.final  # the current stage's deadline (before the fallback's share)
-        self.symbols = 0  # new variables made by reductions (u_1, u_2, ...)
-        self.verbose = verbose
-        self.log: list[str] = []
-
-    def left(self) -> float:
-        return self.deadline - time.perf_counter()
-
-    def check(self) -> None:
-        if self.left() <= 0:
-            raise OutOfTime("time budget used up")
-
-    def elapsed(self) -> float:
-        return time.perf_counter() - self.start
+    budget: Budget
+    sink: Callable[[str], None] | None = None
+    lines: list[str] = field(default_factory=list)
+    symbols: int = 0
 
     def say(self, text: str, depth: int = 0) -> None:
-        line = f"[{self.elapsed():6.1f}s] {'  ' * depth}{text}"
-        self.log.append(line)
+        line = f"[{self.budget.used:8.0f} units {self.budget.elapsed():6.1f}s] {'  ' * depth}{text}"
+        self.lines.append(line)
         if self.sink is not None:
             self.sink(line)
 
@@ -87,7 +74,7 @@ class Problem:
     yval: torch.Tensor
     variables: list
     seed: int
-    clock: Clock
+    search: Search
     depth: int = 0
     noise: float = 0.0
     oracle: object = None  # callable X (N, n) -> y (N,): a surrogate of the function
@@ -100,6 +87,10 @@ class Problem:
         self.scale = float(self.ytr.std()) if self.ytr.numel() > 1 else 1.0
 
     @property
+    def budget(self) -> Budget:
+        return self.search.budget
+
+    @property
     def n(self) -> int:
         return self.Xtr.shape[1]
 
@@ -109,7 +100,7 @@ class Problem:
         return max(EXACT, min(20 * self.noise, 0.01))  # beyond 1% "exact" would mean nothing
 
     def say(self, text):
-        self.clock.say(text, self.depth)
+        self.search.say(text, self.depth)
 
 
 def solve(problem: Problem) -> list[Candidate]:
@@ -117,11 +108,20 @@ def solve(problem: Problem) -> list[Candidate]:
     templates, then structure (separation into sub-problems, or a pair of variables replaced
     by their combination), then the remaining templates, stopping at the first exact formula;
     then, if none is exact, least-squares polynomials (and at the top a general KAN)."""
+    budget = problem.budget
+    top = problem.depth == 0 and budget.fraction == 1.0
+    # at the top, the structured search leaves a share of the effort to the approximate fallback
+    with budget.share(FALLBACK_AFTER if top else budget.fraction):
+        front = _structured(problem)
+    if not _exact(front, problem):
+        front = fallback(problem, front)
+    if budget.exhausted():
+        problem.say(_stop_reason(budget))
+    return front
+
+
+def _structured(problem: Problem) -> list[Candidate]:
     front: list[Candidate] = []
-    clock = problem.clock
-    top = problem.depth == 0 and clock.deadline == clock.final
-    if top:  # the structured search leaves a share of the time to the approximate fallback
-        clock.deadline = clock.start + FALLBACK_AFTER * (clock.final - clock.start)
     for stage in [templates.QUICK, "structure", templates.MORE]:
         if stage == "structure":
             front = _add(problem, front, structure(problem))
@@ -138,38 +138,37 @@ def solve(problem: Problem) -> list[Candidate]:
         if _exact(front, problem):
             problem.say("exact")
             break
-        if clock.left() <= 0:
+        if problem.budget.exhausted():
             break
-    if not _exact(front, problem):
-        front = fallback(problem, front)
-    if top:
-        clock.deadline = clock.final
-    if clock.left() <= 0:
-        problem.say("time budget used up")
     return front
+
+
+def _stop_reason(budget: Budget) -> str:
+    if budget.limit == "time":
+        return f"time cap of {budget.seconds:g} s reached: the search was cut short (its result depends on the machine)"
+    if budget.fraction < 1.0:
+        return f"effort used up ({budget.fraction:.0%} of {budget.effort:.0f} work units, the structured search's share)"
+    return f"effort used up ({budget.effort:.0f} work units)"
 
 
 def fallback(problem: Problem, front: list[Candidate]) -> list[Candidate]:
     """An accurate answer in any case: least-squares polynomials (linear in their
     coefficients, already optimal: no constant fitting), and at the top level, with the
-    time kept for it, a snapped general KAN."""
-    clock = problem.clock
-    stage_deadline = clock.deadline
-    if problem.depth == 0:
-        clock.deadline = clock.final
-    fits = _guarded(problem, "polynomial", lambda: polynomial.candidates(problem)) or []
-    front = _add(problem, front, [Candidate(e, formula.complexity(e), rmse, "polynomial") for e, rmse in fits])
-    if problem.depth == 0 and problem.reductions == 0:
-        found = _guarded(problem, "general", lambda: templates.general(problem)) or []
-        front = _add(problem, front, [c for c in (score(problem, e, "general", m) for e, m in found) if c])
-    clock.deadline = stage_deadline
+    effort kept for it, a snapped general KAN."""
+    budget = problem.budget
+    with budget.share(1.0 if problem.depth == 0 else budget.fraction):
+        fits = _guarded(problem, "polynomial", lambda: polynomial.candidates(problem)) or []
+        front = _add(problem, front, [Candidate(e, formula.complexity(e), rmse, "polynomial") for e, rmse in fits])
+        if problem.depth == 0 and problem.reductions == 0:
+            found = _guarded(problem, "general", lambda: templates.general(problem)) or []
+            front = _add(problem, front, [c for c in (score(problem, e, "general", m) for e, m in found) if c])
     return front
 
 
 def structure(problem: Problem) -> list[Candidate]:
     """Separation into groups of variables when the function separates; otherwise a pair of
     variables replaced by their combination, the smaller problem solved in full."""
-    if problem.n < 2 or problem.clock.left() <= 0:
+    if problem.n < 2 or problem.budget.exhausted():
         return []
     found, separable = [], False
     if problem.depth < MAX_DEPTH:
@@ -222,9 +221,9 @@ def reduce(problem: Problem) -> list[Candidate] | None:
         options.append(lambda index, i=i, j=j, kind=kind: symmetry.reduced(problem, i, j, kind, index))
     seen = set()
     for make in options[:3]:
-        problem.clock.check()
-        problem.clock.symbols += 1
-        sub, u, u_expr = make(problem.clock.symbols)
+        problem.budget.check()
+        problem.search.symbols += 1
+        sub, u, u_expr = make(problem.search.symbols)
         if str(u_expr) in seen:
             continue
         seen.add(str(u_expr))
@@ -241,7 +240,7 @@ def reduce(problem: Problem) -> list[Candidate] | None:
 
 
 def _guarded(problem, name, run):
-    if problem.clock.left() <= 0:
+    if problem.budget.exhausted():
         return None
     try:
         return run()
@@ -305,30 +304,30 @@ def _plausible(front: list[Candidate], problem: Problem, most: int = 3) -> list:
 # ----------------------------------------------------------------------------- scoring
 def score(problem: Problem, expr, source, model) -> Candidate | None:
     """Refit constants on train, round them, simplify; the validation RMSE decides."""
-    if problem.clock.left() <= 0:
+    budget = problem.budget
+    if budget.exhausted():
         return None
     variables, Xtr, ytr = problem.variables, problem.Xtr, problem.ytr
     floor = max(1e-13, problem.noise)
-    deadline = problem.clock.deadline
     if problem.depth > 0:
         # surrogate data: keep every constant free; the assembled formula is rounded on real data
-        expr, _ = constants.fit_constants(_simplify(expr), variables, Xtr, ytr, deadline=deadline)
+        expr, _ = constants.fit_constants(_simplify(expr), variables, Xtr, ytr, budget=budget)
         rmse = constants.rmse_of(expr, variables, problem.Xval, problem.yval)
         return Candidate(expr, formula.complexity(expr), rmse, source, model) if math.isfinite(rmse) else None
-    expr, error = constants.fit_constants(expr, variables, Xtr, ytr, deadline=deadline)
+    expr, error = constants.fit_constants(expr, variables, Xtr, ytr, budget=budget)
     if not error <= 1e-6 * problem.scale:  # far from exact: rounding cannot help, only cost time
         expr = _simplify(expr)
         rmse = constants.rmse_of(expr, variables, problem.Xval, problem.yval)
         return Candidate(expr, formula.complexity(expr), rmse, source, model) if math.isfinite(rmse) else None
     # simplifying can merge constants (exp(c) * x -> 0.159 * x): round again after it
     for _ in range(3):
-        expr, _ = constants.round_constants(expr, variables, Xtr, ytr, floor=floor, deadline=deadline)
+        expr, _ = constants.round_constants(expr, variables, Xtr, ytr, floor=floor, budget=budget)
         simple = _simplify(expr)
         if simple == expr or not math.isfinite(constants.rmse_of(simple, variables, Xtr, ytr)):
             break
         expr = simple
     else:
-        expr, _ = constants.round_constants(expr, variables, Xtr, ytr, floor=floor, deadline=deadline)
+        expr, _ = constants.round_constants(expr, variables, Xtr, ytr, floor=floor, budget=budget)
     rmse = constants.rmse_of(expr, variables, problem.Xval, problem.yval)
     if not math.isfinite(rmse):
         return None

@@ -42,15 +42,14 @@ def surrogate(problem, log: bool = False):
 
     best, best_error = None, math.inf
     for grid in (3, 5, 10, 20):
-        if problem.clock.left() <= 0:
+        if problem.budget.exhausted():
             break
         if grid != model.grid:
             model.refine(grid)
         # Levenberg-Marquardt while the Jacobian stays small, LBFGS beyond
         small = (n + 1) * hidden * (grid + 5) <= 1500
-        model.fit(problem.Xtr, target[:, None], steps=30 if small else 40, optimizer="lm" if small else "lbfgs",
-                  progress=False, callback=lambda step, h: (small and templates._stalled(step, h))
-                  or problem.clock.left() <= 0)
+        templates.fit(problem, model, problem.Xtr, target, 30 if small else 40, optimizer="lm" if small else "lbfgs",
+                      stop=templates._stalled if small else None)
         value = error()
         if not value < best_error:
             break
@@ -212,7 +211,7 @@ def sub_problem(problem, group: list[int], noise: float, mode: str = "sum"):
     n_train = int(Xg.shape[0] * SUB_TRAIN / (SUB_TRAIN + SUB_VAL))
     y = oracle(Xg)
     sub = Problem(Xg[:n_train], y[:n_train], Xg[n_train:], y[n_train:],
-                  [problem.variables[i] for i in group], problem.seed, problem.clock, depth=problem.depth + 1,
+                  [problem.variables[i] for i in group], problem.seed, problem.search, depth=problem.depth + 1,
                   oracle=oracle, oracle_noise=noise)
     relative = getattr(problem.oracle, "relative_noise", None)
     if mode == "product" and relative is not None:  # the same relative error

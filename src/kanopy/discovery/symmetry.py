@@ -105,7 +105,7 @@ def replaced(problem, columns, values, u_expr, positive, index: int):
     u = sympy.Symbol(f"u_{index}", real=True, positive=positive)
     variables = [u] + [v for k, v in enumerate(problem.variables) if k not in columns]
     sub = Problem(transform(problem.Xtr), problem.ytr, transform(problem.Xval), problem.yval, variables,
-                  problem.seed, problem.clock, depth=problem.depth, noise=problem.noise)
+                  problem.seed, problem.search, depth=problem.depth, noise=problem.noise)
     sub.reductions = problem.reductions + 1
     return sub, u, u_expr
 

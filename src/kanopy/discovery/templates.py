@@ -43,21 +43,32 @@ def _stalled(step, history) -> bool:
     return len(rmse) >= 11 and rmse[-1] > 0.99 * rmse[-11]
 
 
-def train(problem, model, X, target, grids=GRIDS, steps=STEPS):
-    def stop(step, history):
-        return _stalled(step, history) or problem.clock.left() <= 0
+def fit(problem, model, X, target, steps: int, optimizer: str = "lm", stop=None, **options):
+    """model.fit on (X, target (N,)), each step charged to the problem's budget; it ends
+    when the budget is spent or `stop(step, history)` says so."""
+    samples = X.shape[0]
+    parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    budget = problem.budget
 
+    def callback(step, history):
+        budget.fit_step(optimizer, samples, parameters)
+        return (stop is not None and stop(step, history)) or budget.exhausted()
+
+    return model.fit(X, target[:, None], steps=steps, optimizer=optimizer, progress=False, callback=callback, **options)
+
+
+def train(problem, model, X, target, grids=GRIDS, steps=STEPS):
     for grid in grids:
-        problem.clock.check()
+        problem.budget.check()
         if grid != model.grid:
             model.refine(grid)
-        model.fit(X, target[:, None], steps=steps, optimizer="lm", progress=False, callback=stop)
+        fit(problem, model, X, target, steps, stop=_stalled)
     return model
 
 
-def snap_all(model, clock=None):
+def snap_all(problem, model):
     """Every active edge to its best candidate (a formula needs them all)."""
-    snap.snap_every_edge(model, clock=clock)
+    snap.snap_every_edge(model, budget=problem.budget)
     return model
 
 
@@ -71,22 +82,23 @@ def additive(problem):
     model = train(problem, new_kan(problem, [problem.n, 1], problem.Xtr, problem.ytr), problem.Xtr, problem.ytr)
     if problem.n == 1:
         return [(_univariate_sum(problem, model), model)]
-    snap_all(model, clock=problem.clock)
+    snap_all(problem, model)
     return [(expression(problem, model), model)]
 
 
 def _univariate_sum(problem, model):
     """y = f(x) for one variable, as one or two library terms fitted on the edge."""
-    problem.clock.check()
+    problem.budget.check()
     x, y = snap.edge_samples(model, 0, 0, 0)
     # one term as close to the edge as the edge is to the data needs no second
     with torch.no_grad():
         spline_error = float(torch.sqrt(torch.mean((model(problem.Xtr)[:, 0] - problem.ytr) ** 2))) / problem.scale
-    fit = fit1d.fit_sum(x, y, list(library.LIBRARY), good_enough=max(1e-7, problem.tolerance, 3 * spline_error))
-    if fit is None:
+    terms = fit1d.fit_sum(x, y, list(library.LIBRARY), good_enough=max(1e-7, problem.tolerance, 3 * spline_error),
+                          budget=problem.budget)
+    if terms is None:
         raise ValueError("no candidate fits the edge")
     u = (problem.variables[0] - _float(model.in_shift[0])) / _float(model.in_scale[0])
-    edge = fit.sympy(u) + _float(model.layers[0].bias[0])
+    edge = terms.sympy(u) + _float(model.layers[0].bias[0])
     return edge * _float(model.out_scale[0]) + _float(model.out_shift[0])
 
 
@@ -106,7 +118,7 @@ def multiplicative(problem):
     sign = 1.0 if float(y[0]) > 0 else -1.0
     z = torch.log(y.abs())
     model = train(problem, new_kan(problem, [problem.n, 1], problem.Xtr, z), problem.Xtr, z)
-    snap_all(model, clock=problem.clock)
+    snap_all(problem, model)
     return [(sign * sympy.exp(expression(problem, model)), model)]
 
 
@@ -120,7 +132,7 @@ def product(problem):
         model.layers[0].bias.fill_(1.0)
         model.layers[0].bias.requires_grad_(True)
     train(problem, model, problem.Xtr, problem.ytr)
-    snap_all(model, clock=problem.clock)
+    snap_all(problem, model)
     return [(expression(problem, model), model)]
 
 
@@ -137,15 +149,15 @@ def composition(problem):
         z = model.layer_inputs(X)[1][:, 0]
         psi = outer.edge_values(model.layer_inputs(X)[1])[:, 0, 0]
     found = []
-    snap.snap_every_edge(model, layers=[0], clock=problem.clock)
+    snap.snap_every_edge(model, layers=[0], budget=problem.budget)
     inner = model
     for read_as_product in (False, True):
-        if problem.clock.left() <= 0:
+        if problem.budget.exhausted():
             break
         argument = torch.exp(z) if read_as_product else z
         if not torch.isfinite(argument).all():
             continue
-        best = snap.choose(fit1d.fit_all(argument, psi, list(library.LIBRARY), polish_top=6))
+        best = snap.choose(fit1d.fit_all(argument, psi, list(library.LIBRARY), polish_top=6, budget=problem.budget))
         if best is None:
             continue
         z_expr = formula.node_expressions(inner, 1, variables=problem.variables)[0]
@@ -196,10 +208,9 @@ def general(problem):
         base = new_kan(problem, [n, min(n + 1, 8), 1], problem.Xtr, problem.ytr)
         train(problem, base, problem.Xtr, problem.ytr, grids=(3, 5, 10), steps=30)
     model = prune(base, problem.Xtr, node_threshold=0.02, edge_threshold=0.02)
-    problem.clock.check()
-    model.fit(problem.Xtr, problem.ytr[:, None], steps=20, optimizer="lm" if _small(model) else "lbfgs",
-              update_grid=False, progress=False, callback=lambda step, h: problem.clock.left() <= 0)
-    snap.snap_every_edge(model, names=COMPACT, clock=problem.clock)
+    problem.budget.check()
+    fit(problem, model, problem.Xtr, problem.ytr, 20, optimizer="lm" if _small(model) else "lbfgs", update_grid=False)
+    snap.snap_every_edge(model, names=COMPACT, budget=problem.budget)
     return [(expression(problem, model), model)]
 
 

@@ -1,8 +1,9 @@
 """Optimizers over one flat parameter vector.
 
-Each optimizer works on an *objective* that owns ``theta`` (1-D tensor, updated in place)
-and offers ``evaluate() -> (loss, grad)``; Levenberg-Marquardt also needs
-``residuals() -> r`` and ``residuals_jacobian() -> (r, J)``. Their state is plain tensors and
+Each optimizer works on an *objective* (the protocol of :mod:`kanopy.objectives`) that owns
+``theta`` (1-D tensor, updated in place) and offers ``evaluate() -> (loss, grad)``;
+Levenberg-Marquardt needs ``normal_equations() -> (r.r, JᵀJ, Jᵀr)`` and
+``sum_of_squares() -> r.r`` instead. Their state is plain tensors and
 numbers (``state_dict``), so it travels inside a model file and a resumed fit continues
 exactly where it stopped.
 

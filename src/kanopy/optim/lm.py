@@ -9,7 +9,8 @@ import torch
 
 class LevenbergMarquardt:
     """Damped Gauss-Newton on the residuals, with Marquardt's diagonal scaling and
-    Nielsen's damping update. For small models (up to a few thousand parameters), where
+    Nielsen's damping update. The loss is the residuals' sum of squares (the objective scales
+    them so that it is, e.g., the mean squared error). For small models (up to a few thousand parameters), where
     it reaches far lower error than first-order methods."""
 
     name = "lm"
@@ -25,10 +26,7 @@ class LevenbergMarquardt:
 
     def step(self, objective) -> float:
         theta = objective.theta
-        r, J = objective.residuals_jacobian()  # (M,), (M, P)
-        loss = float(r.dot(r))
-        A = J.T @ J  # (P, P)
-        g = J.T @ r  # (P,)
+        loss, A, g = objective.normal_equations()  # r.r, J^T J (P, P), J^T r (P,)
         diag = A.diagonal().clone()
         diag.clamp_(min=float(diag.max()) * 1e-12 + torch.finfo(A.dtype).tiny)
         theta0 = theta.clone()
@@ -40,18 +38,17 @@ class LevenbergMarquardt:
                 continue
             predicted = -float(2 * delta.dot(g) + delta.dot(A @ delta))
             torch.add(theta0, delta, out=theta)
-            r_new = objective.residuals()
-            new_loss = float(r_new.dot(r_new))
+            new_loss = objective.sum_of_squares()
             actual = loss - new_loss
             if math.isfinite(new_loss) and actual > 0 and predicted > 0:
                 rho = actual / predicted
                 self.damping *= max(1 / 3, 1 - (2 * rho - 1) ** 3)
                 self.nu = 2.0
-                return new_loss / r.numel()
+                return new_loss
             self.damping *= self.nu
             self.nu *= 2
         theta.copy_(theta0)
-        return loss / r.numel()
+        return loss
 
     def state_dict(self) -> dict:
         return {"damping": self.damping, "nu": self.nu}

@@ -10,14 +10,12 @@ once (``Constants``); rounding then fixes constants one at a time and refits the
 from __future__ import annotations
 
 import math
-import time
 from fractions import Fraction
 
 import sympy
 import torch
 
 from .damped import minimize_residual
-
 from .formula import _TORCH_FUNCS
 
 
@@ -53,9 +51,9 @@ class Constants:
         out = torch.as_tensor(out)
         return (out.real if out.is_complex() else out).to(X.dtype)
 
-    def fit(self, X, y, theta=None, free=None, iterations: int = 100, deadline: float | None = None):
+    def fit(self, X, y, theta=None, free=None, iterations: int = 100, budget=None):
         """(theta, RMSE): Levenberg-Marquardt over the free entries of theta (stopping early
-        at `deadline`, a time.perf_counter() value)."""
+        when `budget`, a kanopy.discovery.budget.Budget charged for each iteration, is spent)."""
         theta = (self.values if theta is None else theta).clone()
         free = torch.ones(len(theta), dtype=torch.bool) if free is None else free
         index = torch.nonzero(free).flatten()
@@ -75,7 +73,7 @@ class Constants:
             return theta, math.sqrt(loss / y.numel()) if math.isfinite(loss) else math.inf
         # damping up to ~1e10: far starts need short, gradient-like steps
         sub, loss = minimize_residual(residual, theta[index], r, 1e-6, iterations, tries=24, grow=5, shrink=5,
-                                      deadline=deadline, jacobian_errors=(Exception,))
+                                      budget=budget, jacobian_errors=(Exception,))
         theta = theta.clone()
         theta[index] = sub
         return theta, math.sqrt(loss / y.numel())
@@ -87,13 +85,13 @@ class Constants:
         return self.template.xreplace(values)
 
 
-def fit_constants(expr, variables, X: torch.Tensor, y: torch.Tensor, iterations: int = 100,
-                  deadline: float | None = None):
-    """(expr with its Float constants refitted, RMSE on (X, y)). X (N, n), y (N,)."""
+def fit_constants(expr, variables, X: torch.Tensor, y: torch.Tensor, iterations: int = 100, budget=None):
+    """(expr with its Float constants refitted, RMSE on (X, y)). X (N, n), y (N,). The fit
+    stops early when `budget` (charged for its work) is spent."""
     if not expr.atoms(sympy.Float):
         return expr, rmse_of(expr, variables, X, y)
     consts = Constants(expr, variables)
-    theta, err = consts.fit(X, y, iterations=iterations, deadline=deadline)
+    theta, err = consts.fit(X, y, iterations=iterations, budget=budget)
     return (consts.expression(theta), err) if math.isfinite(err) else (expr, math.inf)
 
 
@@ -122,17 +120,17 @@ def simple_values(value: float, max_denominator: int = 12) -> list[sympy.Expr]:
 
 
 def round_constants(expr, variables, X, y, slack: float = 1e-6, floor: float = 1e-13, closeness: float = 1e-4,
-                    deadline: float | None = None):
+                    budget=None):
     """Replace Float constants by simple values wherever, after refitting the other
     constants, the RMSE stays within (1 + slack) of the best so far, or below floor times
     the spread of y. Only values within `closeness` (relative) of a constant are tried: an
     approximate formula keeps its constants rather than drifting to odd "simple" ones
-    (0 and +-1 are always tried: they remove terms and redundant scales).
-    Returns (expr, RMSE)."""
+    (0 and +-1 are always tried: they remove terms and redundant scales). Stops trying
+    once `budget` (charged for the refits) is spent. Returns (expr, RMSE)."""
     if not expr.atoms(sympy.Float):
         return expr, rmse_of(expr, variables, X, y)
     consts = Constants(expr, variables)
-    theta, best = consts.fit(X, y, deadline=deadline)
+    theta, best = consts.fit(X, y, budget=budget)
     if not math.isfinite(best):
         return expr, math.inf
     scale = float(y.std()) if y.numel() > 1 else 1.0
@@ -141,7 +139,7 @@ def round_constants(expr, variables, X, y, slack: float = 1e-6, floor: float = 1
         changed = False
         order = sorted(set(range(len(theta))) - set(exact), key=lambda k: -abs(float(theta[k])))
         for k in order:
-            if deadline is not None and time.perf_counter() > deadline:
+            if budget is not None and budget.exhausted():
                 break
             limit = max(best * (1 + slack), floor * scale)
             value = float(theta[k])
@@ -155,7 +153,7 @@ def round_constants(expr, variables, X, y, slack: float = 1e-6, floor: float = 1
                 free[k] = False
                 for fixed in exact:
                     free[fixed] = False
-                trial, err = consts.fit(X, y, trial, free, deadline=deadline)
+                trial, err = consts.fit(X, y, trial, free, budget=budget)
                 if err <= limit:
                     theta, best, exact[k], changed = trial, err, candidate, True
                     break

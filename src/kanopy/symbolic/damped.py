@@ -5,7 +5,6 @@ residual that torch.func can differentiate."""
 from __future__ import annotations
 
 import math
-import time
 
 import torch
 
@@ -26,16 +25,20 @@ def damped_step(A, g, mu, loss, trial, tries: int, grow: float, shrink: float, m
 
 
 def minimize_residual(residual, theta, r, mu: float, iterations: int, tries: int, grow: float, shrink: float,
-                      deadline: float | None = None, jacobian_errors: tuple = ()):
+                      budget=None, jacobian_errors: tuple = ()):
     """Levenberg-Marquardt on residual(theta) (N,) from theta, whose residual r is given, with
-    Jacobians by forward-mode autodiff. Stops at `iterations`, at `deadline` (a
-    time.perf_counter() value), when no damping lowers the loss, when the loss stops falling
-    (relative gain <= 1e-15), or when the Jacobian raises one of `jacobian_errors`.
-    Returns (theta, sum of squared residuals)."""
+    Jacobians by forward-mode autodiff. Stops at `iterations`, when `budget` (a
+    kanopy.discovery.budget.Budget, charged for each iteration) is exhausted, when no damping
+    lowers the loss, when the loss stops falling (relative gain <= 1e-15), or when the
+    Jacobian raises one of `jacobian_errors`. Returns (theta, sum of squared residuals)."""
     loss = float(r @ r)
     for _ in range(iterations):
-        if not math.isfinite(loss) or (deadline is not None and time.perf_counter() > deadline):
+        if not math.isfinite(loss):
             break
+        if budget is not None:
+            if budget.exhausted():
+                break
+            budget.constants_iteration(r.numel(), theta.numel())
         try:
             J = torch.func.jacfwd(residual)(theta)  # (N, parameters)
         except jacobian_errors:  # an expression torch cannot differentiate: keep what we have

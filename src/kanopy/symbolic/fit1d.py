@@ -47,10 +47,13 @@ def fit(name: str, x: torch.Tensor, y: torch.Tensor) -> Fit1D | None:
     return fits[0] if fits else None
 
 
-def fit_all(x: torch.Tensor, y: torch.Tensor, names, polish_top: int = 8) -> list[Fit1D]:
+def fit_all(x: torch.Tensor, y: torch.Tensor, names, polish_top: int = 8, budget=None) -> list[Fit1D]:
     """Fits of every candidate in `names`, best R^2 first. All get the grid search; the
     `polish_top` best by grid R^2 (and any within a factor 100 of the best's residual) are
-    polished by Levenberg-Marquardt, first on a subsample and then on all points."""
+    polished by Levenberg-Marquardt, first on a subsample and then on all points. The work
+    is charged to `budget` (a kanopy.discovery.budget.Budget) when given."""
+    if budget is not None:
+        budget.edge_fits(len(names))
     x = x.detach().reshape(-1).to(torch.float64)
     y = y.detach().reshape(-1).to(torch.float64)
     sst = float(((y - y.mean()) ** 2).sum())
@@ -250,19 +253,20 @@ class SumFit:
 
 
 def fit_sum(x: torch.Tensor, y: torch.Tensor, names, max_terms: int = 2, window: float = 10.0,
-            good_enough: float = 1e-7, starts: int = 12) -> SumFit | None:
+            good_enough: float = 1e-7, starts: int = 12, budget=None) -> SumFit | None:
     """The simplest good one-term fit, or, when none reaches `good_enough` relative error, a
     sum of terms: starting from each of the `starts` best single terms, the next term is
     fitted to what the previous ones leave, then all are polished together by
     Levenberg-Marquardt; the best sum wins. (The best single term alone is often a compromise
-    between the true ones: for sin(3x) + x^2 a slow sine that mimics x^2.)"""
+    between the true ones: for sin(3x) + x^2 a slow sine that mimics x^2.) The candidate
+    fits are charged to `budget` when given."""
     from .snap import choose
 
     x = x.detach().reshape(-1).to(torch.float64)
     y = y.detach().reshape(-1).to(torch.float64)
     sst = float(((y - y.mean()) ** 2).sum())
-    singles = [f for f in fit_all(x, y, names) if f.name != "0"]
-    first = choose(fit_all(x, y, names) if not singles else singles, window)
+    singles = [f for f in fit_all(x, y, names, budget=budget) if f.name != "0"]
+    first = choose(fit_all(x, y, names, budget=budget) if not singles else singles, window)
     if first is None:
         return None
     best = SumFit([first], first.r2)
@@ -277,7 +281,7 @@ def fit_sum(x: torch.Tensor, y: torch.Tensor, names, max_terms: int = 2, window:
         seen.add(start.name)
         terms = [start]
         while len(terms) < max_terms:
-            extra = choose(fit_all(x, y - _sum_model(terms, x), names), window)
+            extra = choose(fit_all(x, y - _sum_model(terms, x), names, budget=budget), window)
             if extra is None:
                 break
             terms = _polish_sum(terms + [extra], x, y)

@@ -108,9 +108,11 @@ def choose(fits, window: float = 10.0):
     return min(near, key=lambda f: (f.complexity, f.relative_error))
 
 
-def snap_every_edge(model, X=None, layers=None, names=None, window: float = 10.0, clock=None) -> dict:
+def snap_every_edge(model, X=None, layers=None, names=None, window: float = 10.0, budget=None) -> dict:
     """Snap every active numeric edge (of `layers`, default all) to the simplest candidate
-    within `window` of its best fit: what a formula needs. Returns {(l, i, j): Fit1D}."""
+    within `window` of its best fit: what a formula needs. Returns {(l, i, j): Fit1D}.
+    With `budget` (a kanopy.discovery.budget.Budget) the fits are charged to it, and
+    OutOfWork is raised before an edge once it is spent."""
     chosen = {}
     for l in (range(len(model.layers)) if layers is None else layers):
         layer = model.layers[l]
@@ -118,10 +120,10 @@ def snap_every_edge(model, X=None, layers=None, names=None, window: float = 10.0
             for j in range(layer.out_dim):
                 if layer.mask[i, j] == 0 or layer.symbolic.names[i][j] is not None:
                     continue
-                if clock is not None:
-                    clock.check()
+                if budget is not None:
+                    budget.check()
                 x, y = edge_samples(model, l, i, j, X)
-                best = choose(fit1d.fit_all(x, y, list(names or library.LIBRARY)), window)
+                best = choose(fit1d.fit_all(x, y, list(names or library.LIBRARY), budget=budget), window)
                 if best is None:
                     raise ValueError(f"no candidate function fits edge ({l}, {i}, {j})")
                 layer.symbolic.set(i, j, best.name, best.params)

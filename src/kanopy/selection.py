@@ -1,0 +1,310 @@
+"""Choosing a KAN on validation data: the search behind the default recipe ("auto").
+
+Candidates, cheapest first, each kept at its best validation state (early stopping, see
+:func:`kanopy.fit.fit`'s ``patience``):
+
+1. the mean of the training targets and the linear model (ridge, its penalty chosen by
+   leave-one-out; :mod:`kanopy.linear`): closed forms, both written as KANs, the linear one
+   going on when its leave-one-out error over all rows is clearly below the mean's;
+2. the additive model [n, m] and networks with one hidden layer of 1, 2 and 5 nodes at the
+   first (coarsest) grid; wider layers (10, 20) only while each is clearly better than every
+   narrower one;
+3. (lamb "auto") the chosen network again with the sparsity regulariser at 1e-3 and 1e-2,
+   kept when clearly better;
+4. the chosen network on finer grids, while each grid is clearly better than the last.
+
+Each grid stops after ``patience`` steps without a better validation error, or when the last
+``patience`` steps gained less than 1% of it (a plateau: on clean data the grid, not the
+optimizer, then limits the error).
+
+"Clearly better" compares two models on the same validation rows: the mean decrease of the
+squared error (standardised targets, summed over outputs) must exceed its standard error,
+and 1% of the old error. The choice among the candidates of steps 1-2 is the simplest whose
+error is not clearly worse than the best one's (the one-standard-error rule), so noise in a
+small validation set does not buy a bigger network. No network gets more parameters than
+there are training rows. Everything is counted in steps and candidates, not seconds: the
+same data and seed give the same choice on any machine.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+
+import torch
+
+from . import linear
+from .recipe import AUTO, Recipe, Stage, _deferred_interrupt, parameter_count, start
+
+GRID_LADDER = (3, 5, 10, 20, 50, 100)
+WIDTHS = ((), (1,), (2,), (5,))  # always tried (when their parameters fit the rows)
+WIDER = ((10,), (20,))  # tried in turn while each is clearly better than all narrower ones
+LAMBS = (1e-3, 1e-2)
+MIN_RELATIVE_GAIN = 0.01
+MIN_STEP_GAIN = 0.01  # a grid whose validation RMSE gained less over `patience` steps has converged
+
+
+@dataclass
+class Candidate:
+    """One model the search trained, at its best validation state."""
+
+    label: str  # "mean", "linear" or the width, e.g. "[10, 2, 1]"
+    kind: str  # "mean", "linear" or "kan"
+    model: object  # the KAN
+    schedule: list = field(default_factory=list)  # (grid, steps kept) that led to this state
+    lamb: float = 0.0
+    stages: list = field(default_factory=list)  # Stage per grid trained (this candidate's own)
+    train_rmse: float = math.nan
+    val_rmse: float = math.nan
+    parameters: int = 0  # free numbers: 1 per output for the mean, n + 1 for the linear model
+    seconds: float = 0.0
+    chosen: bool = False
+    errors: torch.Tensor | None = field(default=None, repr=False)  # (N_val,) squared, standardised
+
+    @property
+    def width(self) -> list[int]:
+        return [sum(w) for w in self.model.width]
+
+    @property
+    def grid(self) -> int | None:
+        return self.model.grid if self.kind == "kan" else None
+
+    @property
+    def steps(self) -> int:
+        return sum(steps for _, steps in self.schedule)
+
+    @property
+    def trained(self) -> bool:
+        """False for a network whose best validation state is its random initial one: no step
+        improved on it, so it is no model of the data (and never chosen)."""
+        return self.kind != "kan" or self.schedule[0][1] > 0
+
+    def describe(self) -> dict:
+        """JSON-able summary (for model files and reports)."""
+        return {"label": self.label, "width": self.width, "grid": self.grid, "lamb": self.lamb,
+                "schedule": [list(s) for s in self.schedule], "train_rmse": self.train_rmse,
+                "val_rmse": self.val_rmse, "parameters": self.parameters, "seconds": round(self.seconds, 3),
+                "chosen": self.chosen}
+
+
+def clearly_better(new: Candidate, old: Candidate) -> bool:
+    """Whether ``new`` has a lower validation error than ``old`` by more than one standard
+    error of the mean paired difference, and by more than 1%."""
+    d = old.errors - new.errors  # (N_val,)
+    n = d.numel()
+    if n < 2:
+        return False  # one validation row cannot tell two models apart
+    gain = float(d.mean())
+    return gain > float(d.std(correction=1)) / math.sqrt(n) and gain > MIN_RELATIVE_GAIN * float(old.errors.mean())
+
+
+def simplest_close_to_best(candidates: list[Candidate]) -> Candidate:
+    """The first candidate (they come simplest first) that the best one is not clearly better
+    than, among those trained."""
+    candidates = [c for c in candidates if c.trained]
+    best = _best(candidates)
+    return next(c for c in candidates if c is best or not clearly_better(best, c))
+
+
+def _best(candidates: list[Candidate]) -> Candidate:
+    return min((c for c in candidates if c.trained), key=lambda c: float(c.errors.mean()))
+
+
+class Search:
+    """The search of a recipe over (X, y), judged on (X_val, y_val) (2-D tensors).
+
+    ``run()`` returns the chosen :class:`Candidate` (its model at the best validation state);
+    ``candidates`` lists every one trained, in order; after an interruption (Ctrl-C),
+    ``best_so_far()`` is the choice among those finished. ``refit(X, y)`` trains the chosen
+    network again on other rows (all of them, typically) with the steps it kept at each grid.
+    ``on_step(label, grid, step, steps, history)`` is called after every optimizer step and
+    ``on_candidate(candidate)`` after each candidate (for progress displays)."""
+
+    def __init__(self, X, y, X_val, y_val, recipe: Recipe, on_step=None, on_candidate=None):
+        if X_val is None or y_val is None or X_val.shape[0] == 0:
+            raise ValueError("choosing the network needs validation rows (a validation fraction > 0), "
+                             "or a fixed recipe (hidden, grids and lamb given, no early stopping)")
+        self.X, self.y, self.X_val, self.y_val, self.recipe = X, y, X_val, y_val, recipe
+        self.on_step, self.on_candidate = on_step, on_candidate
+        self.candidates: list[Candidate] = []
+        self.chosen: Candidate | None = None
+        self.max_parameters = X.shape[0]
+        std = y.std(dim=0, correction=0)
+        self._scale = torch.where(std > 0, std, torch.ones_like(std))  # errors in standardised targets
+        mean_residual = (y.mean(dim=0) - y_val) / self._scale
+        self.mean_errors = (mean_residual**2).sum(dim=1)  # (N_val,): predicting the training mean
+        self.mean_rmse = float(torch.sqrt(torch.mean((y.mean(dim=0) - y_val) ** 2)))
+
+    # ------------------------------------------------------------------------- the search
+    def run(self) -> Candidate:
+        r = self.recipe
+        ladder = GRID_LADDER if r.grids == AUTO else r.grids
+        lamb = 0.0 if r.lamb == AUTO else r.lamb
+        if r.hidden == AUTO:
+            mean, line = self._baseline("mean"), self._baseline("linear")
+            pool = [line if self._linear_beats_mean() else mean]
+            pool += self._widths(ladder[0], lamb)
+            current = simplest_close_to_best(pool)
+        else:
+            current = self._network(tuple(r.hidden), ladder[:1], lamb)
+        if current.kind == "kan" and r.lamb == AUTO and r.searches:
+            for value in LAMBS:  # the regulariser, at the first grid
+                trial = self._network(tuple(current.width[1:-1]), ladder[:1], value)
+                if trial.trained and clearly_better(trial, current):
+                    current = trial
+        if current.kind == "kan" and len(ladder) > 1:
+            current = self._extend(current, ladder[1:])
+        return self._choose(current)
+
+    def best_so_far(self) -> Candidate | None:
+        """The candidate to keep when the search is cut short."""
+        if self.chosen is not None:
+            return self.chosen
+        done = [c for c in self.candidates if c.errors is not None and c.trained]
+        return self._choose(simplest_close_to_best(done)) if done else None
+
+    def _choose(self, candidate: Candidate) -> Candidate:
+        for c in self.candidates:
+            c.chosen = c is candidate
+        self.chosen = candidate
+        return candidate
+
+    def no_better_than_mean(self, candidate: Candidate) -> bool:
+        """Whether ``candidate`` predicts no better than the mean: it is the mean, or a network
+        whose validation error is not below the training mean's (the linear model is chosen
+        only when clearly better than the mean)."""
+        if candidate.kind != "kan":
+            return candidate.kind == "mean"
+        return float(candidate.errors.mean()) >= float(self.mean_errors.mean())
+
+    def _linear_beats_mean(self) -> bool:
+        """The linear model against the mean by their leave-one-out errors over all the rows the
+        search sees (training and validation): closed forms, and far more rows than the
+        validation split alone, which on a small table holds a handful."""
+        X, y = torch.cat([self.X, self.X_val]), torch.cat([self.y, self.y_val])
+        model = start(X, y, self.recipe, width=[X.shape[1], y.shape[1]], grid=1)
+        with torch.no_grad():
+            Z, T = model.scaled_inputs(X), (y - model.out_shift) / model.out_scale
+        line = Candidate(label="linear", kind="linear", model=None, errors=(linear.ridge_loo(Z, T)[3] ** 2).sum(dim=1))
+        mean = Candidate(label="mean", kind="mean", model=None, errors=(linear.mean_loo(T) ** 2).sum(dim=1))
+        return clearly_better(line, mean)
+
+    # --------------------------------------------------------------------- the candidates
+    def _baseline(self, kind: str) -> Candidate:
+        t0 = time.perf_counter()
+        model = start(self.X, self.y, self.recipe, width=[self.X.shape[1], self.y.shape[1]], grid=1)
+        linear.linear_kan(model, self.X, self.y, mean_only=kind == "mean")
+        m = self.y.shape[1]
+        parameters = m if kind == "mean" else (self.X.shape[1] + 1) * m
+        return self._record(Candidate(label=kind, kind=kind, model=model, parameters=parameters), t0)
+
+    def _widths(self, grid: int, lamb: float) -> list[Candidate]:
+        """Networks of every width in WIDTHS at the first grid, then each of WIDER while the
+        widest so far is clearly better than all the narrower ones."""
+        tried = [self._network(hidden, (grid,), lamb) for hidden in WIDTHS
+                 if self._parameters(hidden, grid) <= self.max_parameters]
+        for hidden in WIDER:
+            if len(tried) < 2 or not tried[-1].trained or not any(c.trained for c in tried[:-1]) \
+                    or not clearly_better(tried[-1], _best(tried[:-1])):
+                break
+            if self._parameters(hidden, grid) > self.max_parameters:
+                break
+            tried.append(self._network(hidden, (grid,), lamb))
+        return tried
+
+    def _network(self, hidden: tuple, grids: tuple, lamb: float, extend: bool = False) -> Candidate:
+        """A new network [n, *hidden, m] trained at grids[0] (and, with ``extend``, along the
+        rest of ``grids`` while each grid is clearly better)."""
+        t0 = time.perf_counter()
+        width = [self.X.shape[1], *hidden, self.y.shape[1]]
+        model = start(self.X, self.y, self.recipe, width=width, grid=grids[0])
+        label = str(width)
+        first = self._train(model, Candidate(label=label, kind="kan", model=model, lamb=lamb), t0)
+        return self._extend(first, grids[1:]) if extend and len(grids) > 1 else first
+
+    def _extend(self, candidate: Candidate, grids: tuple) -> Candidate:
+        """Grid extension of a trained candidate, one grid at a time, while clearly better."""
+        current = candidate
+        for grid in grids:
+            if grid <= current.model.grid:
+                continue
+            t0 = time.perf_counter()
+            model = copy.deepcopy(current.model)
+            with _deferred_interrupt():  # never leave a half-refined model
+                model.refine(grid)
+            if model.num_parameters() > self.max_parameters:
+                break
+            trial = Candidate(label=current.label, kind="kan", model=model, lamb=current.lamb,
+                              schedule=list(current.schedule), stages=list(current.stages))
+            trial = self._train(model, trial, t0)
+            if not clearly_better(trial, current):
+                break
+            current = trial
+        return current
+
+    def _train(self, model, candidate: Candidate, t0: float) -> Candidate:
+        """Fit ``model`` at its grid (early stopping on the validation rows) into ``candidate``."""
+        r, grid, patience = self.recipe, model.grid, self.recipe.early_stopping
+
+        def each(step, history):
+            if self.on_step is not None:
+                self.on_step(candidate.label, grid, step, r.steps, history)
+            # a plateau: the last `patience` steps gained less than 1% (early stopping keeps the best state)
+            val = history.val_rmse
+            return patience is not None and len(val) > patience and val[-1] > (1 - MIN_STEP_GAIN) * val[-1 - patience]
+
+        history = model.fit(self.X, self.y, steps=r.steps, optimizer=r.optimizer, lamb=candidate.lamb,
+                            batch_size=r.batch_size, X_val=self.X_val, y_val=self.y_val, patience=patience,
+                            progress=False, seed=r.seed, callback=each)
+        kept = len(history) if history.best_step is None else history.best_step
+        candidate.schedule.append((grid, kept))
+        candidate.stages.append(Stage(grid=grid, history=history, seconds=time.perf_counter() - t0))
+        candidate.parameters = model.num_parameters()
+        return self._record(candidate, t0)
+
+    def _record(self, candidate: Candidate, t0: float) -> Candidate:
+        with torch.no_grad():
+            candidate.train_rmse = _rmse(candidate.model, self.X, self.y)
+            residual = (candidate.model(self.X_val) - self.y_val) / self._scale  # (N_val, m)
+            candidate.errors = (residual**2).sum(dim=1)
+            candidate.val_rmse = _rmse(candidate.model, self.X_val, self.y_val)
+        candidate.seconds = time.perf_counter() - t0
+        self.candidates.append(candidate)
+        if self.on_candidate is not None:
+            self.on_candidate(candidate)
+        return candidate
+
+    def _parameters(self, hidden: tuple, grid: int) -> int:
+        return parameter_count([self.X.shape[1], *hidden, self.y.shape[1]], grid, self.recipe.k)
+
+    # ------------------------------------------------------------------------------ refit
+    def refit(self, X, y, progress: bool = False):
+        """(model, stages): the chosen network trained again on (X, y) with the schedule it
+        kept (its grids, and the steps it kept at each); the mean and the linear model are
+        recomputed in closed form."""
+        chosen = self.chosen
+        if chosen is None:
+            raise ValueError("nothing was chosen yet: run the search first")
+        r = self.recipe
+        if chosen.kind != "kan":
+            model = start(X, y, r, width=chosen.width, grid=1)
+            linear.linear_kan(model, X, y, mean_only=chosen.kind == "mean")
+            return model, []
+        model = start(X, y, r, width=chosen.width, grid=chosen.schedule[0][0])
+        stages = []
+        for grid, steps in chosen.schedule:
+            t0 = time.perf_counter()
+            if model.grid != grid:
+                with _deferred_interrupt():
+                    model.refine(grid)
+            history = model.fit(X, y, steps=steps, optimizer=r.optimizer, lamb=chosen.lamb, batch_size=r.batch_size,
+                                progress=progress, seed=r.seed)
+            stages.append(Stage(grid=grid, history=history, seconds=time.perf_counter() - t0))
+        return model, stages
+
+
+@torch.no_grad()
+def _rmse(model, X, y) -> float:
+    return float(torch.sqrt(torch.mean((model(X) - y) ** 2)))
