@@ -3,10 +3,10 @@
 The names below are imported on first use (PEP 562), so that ``import kanopy`` and the
 ``kanopy`` command's ``--help`` do not pay for importing PyTorch before they need it."""
 
-__version__ = "0.1.0"
-
 import importlib
 import importlib.util
+
+from ._version import __version__
 
 _LAZY = {  # public name: module that defines it
     "KAN": "model", "KANLayer": "layer", "History": "history", "ModelFileError": "io", "KANRegressor": "estimator",
@@ -30,8 +30,10 @@ def load(path, device="cpu"):
     """Read a model file written by ``KAN.save`` or ``MultiStageKAN.save`` (safetensors +
     JSON; never pickle): a KAN or a MultiStageKAN."""
     from .io import load_model
+    from .model import KAN
+    from .multistage import KIND, MultiStageKAN
 
-    return load_model(path, device=device)
+    return load_model(path, {None: KAN, KIND: MultiStageKAN}, device=device)
 
 
 def __getattr__(name):

@@ -27,6 +27,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
+from ._version import __version__
+
 FORMAT = "kanopy"
 FORMAT_VERSION = 2  # the newest this kanopy reads; 1: a KAN, 2: adds multi-stage models
 _FIT_PREFIX = "fit_state/"
@@ -38,8 +40,6 @@ class ModelFileError(ValueError):
 
 
 def save_model(model, path, include_fit_state: bool = True) -> None:
-    from . import __version__
-
     path = Path(path)
     tensors = {name: t.detach().contiguous().cpu() for name, t in model.state_dict().items()}
     config = model.config()
@@ -59,12 +59,15 @@ def save_model(model, path, include_fit_state: bool = True) -> None:
     atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata=metadata))
 
 
-def load_model(path, device="cpu"):
+def load_model(path, kinds: dict, device="cpu"):
+    """The model in the file at ``path``, built by the class that ``kinds`` maps its config's
+    ``kind`` to (None: a KAN); the classes are passed in, so that this module imports no model
+    (``kanopy.load`` passes every model class of the package)."""
     path = Path(path)
     metadata, tensors = _read(path)
     try:
         config = json.loads(metadata["config"])
-        model = _model_class(config).from_config(config, device=device)
+        model = _model_class(config, kinds).from_config(config, device=device)
         state = {k: v for k, v in tensors.items() if not k.startswith(_FIT_PREFIX)}
         model.load_state_dict(state, strict=True)
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
@@ -82,20 +85,14 @@ def _version_needed(config: dict) -> int:
     return 1 if config.get("kind") is None else 2
 
 
-def _model_class(config: dict):
+def _model_class(config: dict, kinds: dict):
     """The class that builds a model from its config, by ``kind`` (ValueError if unknown)."""
     if not isinstance(config, dict):
         raise ValueError("config is not a JSON object")
     kind = config.get("kind")
-    if kind is None:
-        from .model import KAN
-
-        return KAN
-    from .multistage import KIND, MultiStageKAN
-
-    if kind != KIND:
+    if kind not in kinds:
         raise ValueError(f"unknown model kind {kind!r}")
-    return MultiStageKAN
+    return kinds[kind]
 
 
 def read_metadata(path) -> dict:

@@ -11,6 +11,7 @@ from torch import nn
 
 from . import basis, kernels
 from .layer import KANLayer
+from .nodes import NodeLayout
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -99,11 +100,9 @@ class KAN(nn.Module):
         layers = []
         for l in range(len(self.width) - 1):
             n_in = sum(self.width[l])  # nodes
-            n_sum, n_mult = self.width[l + 1]
-            layers.append(
-                KANLayer(n_in, n_sum + mult_arity * n_mult, grid=grid, k=k, generator=generator,
-                         dtype=dtype, device=device, **self.options)
-            )
+            n_out = NodeLayout(*self.width[l + 1], mult_arity).n_subnodes
+            layers.append(KANLayer(n_in, n_out, grid=grid, k=k, generator=generator, dtype=dtype, device=device,
+                                   **self.options))
         self.layers = nn.ModuleList(layers)
         n_in, n_out = self.width[0][0], self.width[-1][0]
         factory = dict(dtype=dtype, device=device)
@@ -190,13 +189,13 @@ class KAN(nn.Module):
             x = self._nodes(layer(x), l)
         return x * self.out_scale + self.out_shift
 
+    def layout(self, l: int) -> NodeLayout:
+        """How layer l's output subnodes feed the nodes of level l + 1."""
+        return NodeLayout(*self.width[l + 1], self.mult_arity)
+
     def _nodes(self, subnodes: torch.Tensor, l: int) -> torch.Tensor:
-        """Layer l's subnode values (N, n_sum + arity*n_mult) -> node values (N, n_sum + n_mult)."""
-        n_sum, n_mult = self.width[l + 1]
-        if n_mult == 0:
-            return subnodes
-        products = subnodes[:, n_sum:].reshape(-1, n_mult, self.mult_arity).prod(dim=-1)
-        return torch.cat([subnodes[:, :n_sum], products], dim=1)
+        """Layer l's subnode values (N, n_subnodes) -> node values (N, n_nodes) of level l + 1."""
+        return self.layout(l).combine(subnodes)
 
     def trace(self, x: torch.Tensor) -> list[LayerTrace]:
         """Per-layer inputs, edge activations (N, in, out) and outputs, for plots,

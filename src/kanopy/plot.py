@@ -57,7 +57,7 @@ def plot_model(model, path=None, X=None, var_names=None, output_names=None, titl
         y_mid = (node_xy(l, 0)[1] + node_xy(l + 1, 0)[1]) / 2
         for e, (i, j) in enumerate(row):
             x0, y0 = node_xy(l, i)
-            x1, y1 = node_xy(l + 1, _node_of_subnode(model, l, j))
+            x1, y1 = node_xy(l + 1, model.layout(l).node_of(j))
             alpha = float(min(1.0, 0.15 + 0.85 * (float(scores[l][i, j]) / top) ** 0.5))
             name = layer.symbolic.names[i][j]
             color = "tab:red" if name else "black"
@@ -102,11 +102,6 @@ def _curve(fig, x, y, box, color, alpha, name):
     inset.patch.set_alpha(0.85)
     if name:
         inset.set_title(name, fontsize=7, color=color, pad=1)
-
-
-def _node_of_subnode(model, l: int, j: int) -> int:
-    n_sum, _ = model.width[l + 1]
-    return j if j < n_sum else n_sum + (j - n_sum) // model.mult_arity
 
 
 def _inputs(model, X):

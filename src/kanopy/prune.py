@@ -32,7 +32,7 @@ def attribution(model, X: torch.Tensor) -> Attribution:
     nodes, edges = [node_score], []
     for l in range(len(model.layers) - 1, -1, -1):
         trace, layer = traces[l], model.layers[l]
-        sub_score = subnode_scores(model, l, node_score)  # (out_sub,)
+        sub_score = model.layout(l).spread(node_score)  # (out_sub,)
         sub_value = trace.edges.sum(dim=1) + layer.bias  # (N, out_sub)
         share = trace.edges.std(dim=0) / (sub_value.std(dim=0) + _EPS)  # (in, out_sub)
         edge_score = share * sub_score
@@ -40,14 +40,6 @@ def attribution(model, X: torch.Tensor) -> Attribution:
         edges.append(edge_score)
         nodes.append(node_score)
     return Attribution(nodes=nodes[::-1], edges=edges[::-1])
-
-
-def subnode_scores(model, l: int, node_score: torch.Tensor) -> torch.Tensor:
-    """Scores of layer l's output subnodes from the scores of the nodes they feed."""
-    n_sum, n_mult = model.width[l + 1]
-    if not n_mult:
-        return node_score
-    return torch.cat([node_score[:n_sum], node_score[n_sum:].repeat_interleave(model.mult_arity)])
 
 
 @torch.no_grad()
@@ -72,8 +64,6 @@ def subnetwork(model, X: torch.Tensor, keep_hidden: list, weak_edges: list | Non
     """Copy of model keeping, at every hidden level, the nodes listed in keep_hidden[level]
     (levels 0 and L, inputs and outputs, are always kept whole); weak_edges[l] (in, out_sub)
     marks edges of layer l to mask off. Removed contributions go into biases as their mean."""
-    from .model import KAN
-
     traces = model.trace(X)
     L = len(model.layers)
     keep = [torch.arange(model.n_inputs, device=model.device)]
@@ -86,13 +76,13 @@ def subnetwork(model, X: torch.Tensor, keep_hidden: list, weak_edges: list | Non
     config = model.config()
     config["width"] = width
     config.pop("symbolic", None)  # sliced below
-    smaller = KAN.from_config(config, device=model.device)
+    smaller = type(model).from_config(config, device=model.device)
     for name in ("in_shift", "in_scale", "out_shift", "out_scale"):
         getattr(smaller, name).copy_(getattr(model, name))
     smaller.info = dict(model.info)
     smaller.samples = model.samples
     for l, (old, new) in enumerate(zip(model.layers, smaller.layers)):
-        rows, cols = keep[l], _subnodes(model, l, keep[l + 1])
+        rows, cols = keep[l], model.layout(l).subnodes_of(keep[l + 1])
         mean_edges = traces[l].edges.mean(dim=0)  # (in, out_sub)
         removed = torch.ones_like(old.mask, dtype=torch.bool)
         removed[rows[:, None], cols[None, :]] = False
@@ -119,7 +109,6 @@ def shrink(model, X, y, tolerance: float = 2.0, refit_steps: int = 20, optimizer
 
     Attribution-based pruning alone keeps every node that carries variation; this finds the
     nodes the function does not need, e.g. [2, 5, 1] -> [2, 1, 1] for f(x, y) = exp(sin x + y^2)."""
-    import copy
 
     def rmse(m):
         with torch.no_grad():
@@ -147,19 +136,3 @@ def shrink(model, X, y, tolerance: float = 2.0, refit_steps: int = 20, optimizer
         if not error <= tolerance * reference:
             return current
         current = trial
-
-
-def _subnodes(model, l: int, kept_nodes: torch.Tensor) -> torch.Tensor:
-    """Indices of layer l's output subnodes that feed the kept nodes of level l + 1."""
-    n_sum, n_mult = model.width[l + 1]
-    if not n_mult:
-        return kept_nodes
-    arity = model.mult_arity
-    out = []
-    for node in kept_nodes.tolist():
-        if node < n_sum:
-            out.append(torch.tensor([node]))
-        else:
-            first = n_sum + (node - n_sum) * arity
-            out.append(torch.arange(first, first + arity))
-    return torch.cat(out).to(kept_nodes.device)

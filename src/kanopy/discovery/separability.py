@@ -190,7 +190,7 @@ def _components(adjacent: torch.Tensor) -> list[list[int]]:
 def sub_problem(problem, group: list[int], noise: float, mode: str = "sum"):
     """The function of the variables in `group` with the others held at the reference point,
     sampled from the surrogate."""
-    from .search import Problem
+    from .problem import Problem
 
     reference = reference_point(problem, mode)
     g = torch.Generator().manual_seed(problem.seed + 17 * (problem.depth + 1) + sum(group))

@@ -96,7 +96,7 @@ def reduced(problem, i: int, j: int, kind: str, index: int):
 def replaced(problem, columns, values, u_expr, positive, index: int):
     """The problem with the variables `columns` replaced by one new variable u (first), whose
     values are values(X) and whose expression is u_expr: (problem, u, u_expr)."""
-    from .search import Problem
+    from .problem import Problem
 
     def transform(X):
         keep = [k for k in range(X.shape[1]) if k not in columns]

@@ -157,7 +157,7 @@ def composition(problem):
         argument = torch.exp(z) if read_as_product else z
         if not torch.isfinite(argument).all():
             continue
-        best = snap.choose(fit1d.fit_all(argument, psi, list(library.LIBRARY), polish_top=6, budget=problem.budget))
+        best = fit1d.choose(fit1d.fit_all(argument, psi, list(library.LIBRARY), polish_top=6, budget=problem.budget))
         if best is None:
             continue
         z_expr = formula.node_expressions(inner, 1, variables=problem.variables)[0]

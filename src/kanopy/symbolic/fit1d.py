@@ -252,6 +252,26 @@ class SumFit:
         return total
 
 
+def choose(fits, window: float = 10.0):
+    """The simplest candidate whose relative error is within `window` times the best one's.
+    The constant "0" only wins for a flat edge: in a formula every edge's shape matters, and a
+    complexity penalty large enough to matter here would trade shape for simplicity."""
+    if not fits:
+        return None
+    flat = [f for f in fits if f.name == "0" and f.r2 >= 1.0]
+    if flat:
+        return flat[0]
+    fits = [f for f in fits if f.name != "0"]
+    if not fits:
+        return None
+    best = min(f.relative_error for f in fits)
+    # near-exact fits (errors set by the spline's accuracy): any within the window is as good
+    # and the simplest wins; otherwise the error matters and only near-ties go to the simpler
+    window = window if best <= 1e-4 else 1.5
+    near = [f for f in fits if f.relative_error <= window * max(best, 1e-9)]
+    return min(near, key=lambda f: (f.complexity, f.relative_error))
+
+
 def fit_sum(x: torch.Tensor, y: torch.Tensor, names, max_terms: int = 2, window: float = 10.0,
             good_enough: float = 1e-7, starts: int = 12, budget=None) -> SumFit | None:
     """The simplest good one-term fit, or, when none reaches `good_enough` relative error, a
@@ -260,8 +280,6 @@ def fit_sum(x: torch.Tensor, y: torch.Tensor, names, max_terms: int = 2, window:
     Levenberg-Marquardt; the best sum wins. (The best single term alone is often a compromise
     between the true ones: for sin(3x) + x^2 a slow sine that mimics x^2.) The candidate
     fits are charged to `budget` when given."""
-    from .snap import choose
-
     x = x.detach().reshape(-1).to(torch.float64)
     y = y.detach().reshape(-1).to(torch.float64)
     sst = float(((y - y.mean()) ** 2).sum())

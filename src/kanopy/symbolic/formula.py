@@ -73,9 +73,7 @@ def node_expressions(model, level: int, var_names=None, variables=None) -> list[
                 a, b, c, d = (_num(v) for v in layer.symbolic.affine[i, j])
                 total = total + c * library.get(name).sympy_fn(a * nodes[i] + b) + d
             sub.append(total)
-        n_sum, n_mult = model.width[l + 1]
-        arity = model.mult_arity
-        nodes = sub[:n_sum] + [sympy.Mul(*sub[n_sum + m * arity: n_sum + (m + 1) * arity]) for m in range(n_mult)]
+        nodes = model.layout(l).combine_list(sub)
     return nodes
 
 

@@ -88,26 +88,6 @@ def auto(model, r2_threshold: float = 0.99, weight_simple: float = 1.0, names=No
     return chosen
 
 
-def choose(fits, window: float = 10.0):
-    """The simplest candidate whose relative error is within `window` times the best one's.
-    The constant "0" only wins for a flat edge: in a formula every edge's shape matters, and a
-    complexity penalty large enough to matter here would trade shape for simplicity."""
-    if not fits:
-        return None
-    flat = [f for f in fits if f.name == "0" and f.r2 >= 1.0]
-    if flat:
-        return flat[0]
-    fits = [f for f in fits if f.name != "0"]
-    if not fits:
-        return None
-    best = min(f.relative_error for f in fits)
-    # near-exact fits (errors set by the spline's accuracy): any within the window is as good
-    # and the simplest wins; otherwise the error matters and only near-ties go to the simpler
-    window = window if best <= 1e-4 else 1.5
-    near = [f for f in fits if f.relative_error <= window * max(best, 1e-9)]
-    return min(near, key=lambda f: (f.complexity, f.relative_error))
-
-
 def snap_every_edge(model, X=None, layers=None, names=None, window: float = 10.0, budget=None) -> dict:
     """Snap every active numeric edge (of `layers`, default all) to the simplest candidate
     within `window` of its best fit: what a formula needs. Returns {(l, i, j): Fit1D}.
@@ -123,7 +103,7 @@ def snap_every_edge(model, X=None, layers=None, names=None, window: float = 10.0
                 if budget is not None:
                     budget.check()
                 x, y = edge_samples(model, l, i, j, X)
-                best = choose(fit1d.fit_all(x, y, list(names or library.LIBRARY), budget=budget), window)
+                best = fit1d.choose(fit1d.fit_all(x, y, list(names or library.LIBRARY), budget=budget), window)
                 if best is None:
                     raise ValueError(f"no candidate function fits edge ({l}, {i}, {j})")
                 layer.symbolic.set(i, j, best.name, best.params)
