@@ -20,6 +20,7 @@ from rich.live import Live
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from .metrics import rmse as _rmse
 from .model import KAN
 from .prune import shrink
 
@@ -130,8 +131,3 @@ class _Null:
 
     def __exit__(self, *exc):
         return False
-
-
-@torch.no_grad()
-def _rmse(model, X, y) -> float:
-    return float(torch.sqrt(torch.mean((model(X) - y) ** 2)))

@@ -250,6 +250,33 @@ class KAN(nn.Module):
             self.remember(next(iter(X))[0])
         return history
 
+    @torch.no_grad()
+    def set_scaling(self, X: torch.Tensor, y: torch.Tensor) -> "KAN":
+        """Standardise the data the network sees: each input column's [min, max] -> [-1, 1],
+        each target to mean 0 and standard deviation 1 (population, ``correction=0``); a
+        constant column keeps scale 1. Stored in in_shift/in_scale/out_shift/out_scale and
+        folded into formulas, so predictions stay in the data's units."""
+        X, y = X.to(self.dtype).reshape(-1, self.n_inputs), y.to(self.dtype).reshape(-1, self.n_outputs)
+        lo, hi = X.min(dim=0).values, X.max(dim=0).values
+        half = (hi - lo) / 2
+        self.in_shift.copy_((hi + lo) / 2)
+        self.in_scale.copy_(torch.where(half > 0, half, torch.ones_like(half)))
+        std = y.std(dim=0, correction=0)
+        self.out_shift.copy_(y.mean(dim=0))
+        self.out_scale.copy_(torch.where(std > 0, std, torch.ones_like(std)))
+        return self
+
+    def sample_inputs(self, X=None) -> torch.Tensor:
+        """X checked and converted to the model's dtype and device, or, when X is None, the
+        samples kept by the last fit (``remember``); ValueError when there are none."""
+        if X is None:
+            if self.samples is None:
+                raise ValueError("no samples: pass X, or fit the model first")
+            return self.samples
+        from .validation import as_matrix
+
+        return as_matrix(X, "X", dtype=self.dtype, device=self.device, columns=self.n_inputs)
+
     def remember(self, X, max_samples: int = 2000) -> "KAN":
         """Keep (evenly spaced rows of) X as the samples that symbolic fitting and plots use."""
         from .validation import as_matrix
@@ -262,28 +289,19 @@ class KAN(nn.Module):
         return self
 
     # ------------------------------------------------------------------ pruning
-    def _sample_inputs(self, X):
-        if X is None:
-            if self.samples is None:
-                raise ValueError("no samples: pass X, or fit the model first")
-            return self.samples
-        from .validation import as_matrix
-
-        return as_matrix(X, "X", dtype=self.dtype, device=self.device, columns=self.n_inputs)
-
     def attribution(self, X=None):
         """KAN 2.0 importance scores of every node and edge on inputs X (default: the samples
         of the last fit): see :mod:`kanopy.prune`."""
         from . import prune
 
-        return prune.attribution(self, self._sample_inputs(X))
+        return prune.attribution(self, self.sample_inputs(X))
 
     def prune(self, X=None, node_threshold: float = 1e-2, edge_threshold: float | None = None) -> "KAN":
         """A smaller copy without the hidden nodes (and, with edge_threshold, the edges)
         scoring below the thresholds on X (default: the samples of the last fit)."""
         from . import prune
 
-        return prune.prune(self, self._sample_inputs(X), node_threshold=node_threshold, edge_threshold=edge_threshold)
+        return prune.prune(self, self.sample_inputs(X), node_threshold=node_threshold, edge_threshold=edge_threshold)
 
     # ------------------------------------------------------------------ symbolic
     def suggest_symbolic(self, l: int, i: int, j: int, top: int = 5, **options):

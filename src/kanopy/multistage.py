@@ -40,7 +40,8 @@ from torch import nn
 
 from . import basis, frequency
 from .model import KAN
-from .recipe import set_scaling, split
+from .metrics import rms as _rms, rmse as _rmse
+from .recipe import split
 from .validation import as_matrix, as_xy, check_not_constant, check_rows
 
 KIND = "multistage"  # the model kind in a model file's config (see kanopy.io)
@@ -346,7 +347,7 @@ def _spline_stage(X, target, grid, k, seed) -> KAN:
     order = torch.argsort(X[:, 0])
     while True:
         stage = KAN([1, target.shape[1]], grid=grid, k=k, seed=seed)
-        set_scaling(stage, X, target)  # inputs -> [-1, 1]; the target is already normalised
+        stage.set_scaling(X, target)  # inputs -> [-1, 1]; the target is already normalised
         with torch.no_grad():
             x = ((X[order, 0] - stage.in_shift) / stage.in_scale).clamp(-1.0, 1.0).numpy()
             t = ((target[order] - stage.out_shift) / stage.out_scale).numpy()
@@ -379,7 +380,7 @@ def _network_stage(X, target, X_val, t_val, width, k, seed, grids, steps, shrink
 
     Xs, ts = X[:structure_rows], target[:structure_rows]
     stage = KAN(width, grid=grids[0], k=STRUCTURE_K, seed=seed)
-    set_scaling(stage, X, target)
+    stage.set_scaling(X, target)
     best, best_val = stage, math.inf
     for grid in grids:
         if grid != stage.grid:
@@ -485,15 +486,6 @@ def _fold(stage, scale, shift) -> None:
     """Put the stage's normalisation into its output map: stage(x) is then in target units."""
     stage.out_shift.copy_(stage.out_shift * scale + shift)
     stage.out_scale.mul_(scale)
-
-
-def _rms(values: torch.Tensor) -> float:
-    return float(values.pow(2).mean().sqrt())
-
-
-@torch.no_grad()
-def _rmse(model, X, y) -> float:
-    return _rms(model(X) - y)
 
 
 def _line(report: StageReport) -> str:

@@ -105,10 +105,8 @@ def _curve(fig, x, y, box, color, alpha, name):
 
 
 def _inputs(model, X):
-    if X is not None:
-        return torch.as_tensor(X, dtype=model.dtype, device=model.device).reshape(-1, model.n_inputs)
-    if model.samples is not None:
-        return model.samples
+    if X is not None or model.samples is not None:
+        return model.sample_inputs(X)
     # no data: a grid over every input's spline domain (in the model's input units)
     lo, hi = model.layers[0].domain()
     t = torch.linspace(0, 1, 200, dtype=model.dtype, device=model.device)[:, None]

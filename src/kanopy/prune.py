@@ -16,6 +16,8 @@ from dataclasses import dataclass
 
 import torch
 
+from .metrics import rmse
+
 _EPS = 1e-4
 
 
@@ -110,11 +112,7 @@ def shrink(model, X, y, tolerance: float = 2.0, refit_steps: int = 20, optimizer
     Attribution-based pruning alone keeps every node that carries variation; this finds the
     nodes the function does not need, e.g. [2, 5, 1] -> [2, 1, 1] for f(x, y) = exp(sin x + y^2)."""
 
-    def rmse(m):
-        with torch.no_grad():
-            return float(torch.sqrt(torch.mean((m(X) - y) ** 2)))
-
-    reference = rmse(model)
+    reference = rmse(model, X, y)
     current = model
     while True:
         scores = attribution(current, X)
@@ -130,7 +128,7 @@ def shrink(model, X, y, tolerance: float = 2.0, refit_steps: int = 20, optimizer
         keep[level] = keep[level][keep[level] != node]
         trial = subnetwork(current, X, keep)
         trial.fit(X, y, steps=refit_steps, optimizer=optimizer, progress=False, update_grid=False)
-        error = rmse(trial)
+        error = rmse(trial, X, y)
         if callback is not None:
             callback(trial, error)
         if not error <= tolerance * reference:

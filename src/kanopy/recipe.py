@@ -193,25 +193,8 @@ def start(X: "torch.Tensor", y: "torch.Tensor", recipe: Recipe, device="cpu", wi
     grid = recipe.grids[0] if grid is None else grid
     model = KAN(width, grid=grid, k=recipe.k, seed=recipe.seed, dtype=recipe.dtype, device=device,
                 input_bound=INPUT_BOUND)
-    set_scaling(model, X, y)
+    model.set_scaling(X, y)
     return model
-
-
-def set_scaling(model: "KAN", X: "torch.Tensor", y: "torch.Tensor") -> None:
-    """Inputs: [min, max] of each column -> [-1, 1]; targets: mean 0, standard deviation 1
-    (a constant column keeps scale 1). Stored in in_shift/in_scale/out_shift/out_scale."""
-    import torch
-
-    with torch.no_grad():
-        X = X.to(model.dtype)
-        y = y.to(model.dtype)
-        lo, hi = X.min(dim=0).values, X.max(dim=0).values
-        half = (hi - lo) / 2
-        model.in_shift.copy_((hi + lo) / 2)
-        model.in_scale.copy_(torch.where(half > 0, half, torch.ones_like(half)))
-        std = y.std(dim=0, correction=0)
-        model.out_shift.copy_(y.mean(dim=0))
-        model.out_scale.copy_(torch.where(std > 0, std, torch.ones_like(std)))
 
 
 def split(n: int, fraction: float, seed: int) -> tuple["torch.Tensor", "torch.Tensor"]:

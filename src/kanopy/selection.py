@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 import torch
 
 from . import linear
+from .metrics import rmse as _rmse
 from .recipe import AUTO, Recipe, Stage, _deferred_interrupt, parameter_count, start
 
 GRID_LADDER = (3, 5, 10, 20, 50, 100)
@@ -303,8 +304,3 @@ class Search:
                                 progress=progress, seed=r.seed)
             stages.append(Stage(grid=grid, history=history, seconds=time.perf_counter() - t0))
         return model, stages
-
-
-@torch.no_grad()
-def _rmse(model, X, y) -> float:
-    return float(torch.sqrt(torch.mean((model(X) - y) ** 2)))

@@ -28,13 +28,7 @@ class Template:
 def new_kan(problem, width, X, target, mult_arity=2):
     """A KAN whose input and output maps standardise this data (folded into formulas)."""
     model = KAN(width, grid=GRIDS[0], k=3, seed=problem.seed, mult_arity=mult_arity, grid_eps=1.0)
-    lo, hi = X.min(dim=0).values, X.max(dim=0).values
-    with torch.no_grad():
-        model.in_shift.copy_((hi + lo) / 2)
-        model.in_scale.copy_(torch.where(hi > lo, (hi - lo) / 2, torch.ones_like(hi)))
-        model.out_shift.fill_(float(target.mean()))
-        model.out_scale.fill_(float(target.std()) or 1.0)
-    return model
+    return model.set_scaling(X, target)
 
 
 def _stalled(step, history) -> bool:

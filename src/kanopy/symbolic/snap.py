@@ -23,7 +23,7 @@ DEFAULT_FLOOR = 1e-10
 
 def edge_samples(model, l: int, i: int, j: int, X=None) -> tuple[torch.Tensor, torch.Tensor]:
     """(inputs, activations) of edge i -> j of layer l on sample inputs X."""
-    X = _samples(model, X)
+    X = model.sample_inputs(X)
     with torch.no_grad():
         inputs = model.layer_inputs(X)[l]
         edges = model.layers[l].edge_values(inputs)
@@ -112,12 +112,6 @@ def snap_every_edge(model, X=None, layers=None, names=None, window: float = 10.0
     return chosen
 
 
-def _samples(model, X):
-    if X is not None:
-        return torch.as_tensor(X, dtype=model.dtype, device=model.device)
-    if model.samples is None:
-        raise ValueError("no samples to fit edges on: pass X, or fit the model first")
-    return model.samples
 
 
 def _check_edge(model, l, i, j):
