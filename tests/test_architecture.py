@@ -5,6 +5,7 @@ included, so a cycle hidden in a function body counts too."""
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,52 @@ def test_the_checker_accepts_a_tree():
 def test_kanopy_has_no_import_cycle():
     found = cycles(import_graph(PACKAGE))
     assert not found, "import cycles: " + "; ".join(" <-> ".join(c) for c in found)
+
+
+# ----------------------------------------------------------------------------- layers
+ARCHITECTURE = PACKAGE.parent.parent / "ARCHITECTURE.md"
+
+
+def documented_layers(text: str) -> dict[str, int]:
+    """Module pattern (dotted; a trailing ".*" for a whole subpackage) -> layer number, from
+    the table of ARCHITECTURE.md's "Layers" section (rows "| 3 name | `mod`, `mod` | ... |")."""
+    layers = {}
+    for row in re.findall(r"^\| (\d+) [^|]*\|([^|]*)\|", text, flags=re.M):
+        number, modules = int(row[0]), re.findall(r"`([^`]+)`", row[1])
+        for module in modules:
+            dotted = "kanopy" if module == "kanopy" else "kanopy." + module.replace("/", ".")
+            layers[dotted] = number
+    return layers
+
+
+def layer_of(module: str, layers: dict[str, int]) -> int | None:
+    if module in layers:
+        return layers[module]
+    package = module.rpartition(".")[0]
+    while package:
+        if package + ".*" in layers:
+            return layers[package + ".*"]
+        package = package.rpartition(".")[0]
+    return None
+
+
+def test_every_module_has_a_documented_layer_and_imports_point_down():
+    layers = documented_layers(ARCHITECTURE.read_text())
+    graph = import_graph(PACKAGE)
+    missing = sorted(m for m in graph if layer_of(m, layers) is None and m.rpartition(".")[2] != "__init__"
+                     and not (m + ".*" in layers))
+    assert not missing, f"modules missing from ARCHITECTURE.md's layer table: {missing}"
+    climbing = []
+    for module, imported in graph.items():
+        own = layer_of(module, layers) if module + ".*" not in layers else layers[module + ".*"]
+        for target in imported:
+            theirs = layer_of(target, layers) if target + ".*" not in layers else layers[target + ".*"]
+            if own is not None and theirs is not None and theirs > own:
+                climbing.append(f"{module} (layer {own}) imports {target} (layer {theirs})")
+    assert not climbing, "imports that climb: " + "; ".join(sorted(climbing))
+
+
+def test_the_layer_check_sees_a_climbing_import():
+    layers = documented_layers("| 1 low | `a` | |\n| 2 high | `b/*` | |\n")
+    assert layers == {"kanopy.a": 1, "kanopy.b.*": 2}
+    assert layer_of("kanopy.b.c", layers) == 2 and layer_of("kanopy.z", layers) is None

@@ -9,7 +9,7 @@ import torch
 
 from kanopy import baselines
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "continual_learning.py"
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "continual_learning.py"
 
 
 def example():

@@ -175,7 +175,7 @@ def test_usage_errors_are_one_line_naming_the_option_with_exit_status_2(tmp_path
 
 
 def test_the_readme_states_the_exit_statuses_the_command_uses():
-    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    readme = " ".join((Path(__file__).resolve().parents[2] / "README.md").read_text().split())
     assert (cli.EXIT_ERROR, cli.EXIT_USAGE, cli.EXIT_INTERRUPTED) == (1, 2, 130)
     assert "bad input ends with exit status 1" in readme
     assert "a usage error (an unknown option, a bad option value) with exit status 2" in readme
