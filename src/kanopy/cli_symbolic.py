@@ -1,6 +1,6 @@
 """Subcommands that turn data and models into formulas and pictures: discover, formula, plot.
 
-Registered on the ``kanopy`` group with the same conventions as cli.py (see its docstring)."""
+Registered on the ``kanopy`` group with the conventions of cli_app.py (see its docstring)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import data
-from .cli import NAMES, UI, _training_table, command, load_model
+from .cli_app import NAMES, UI, command, load_model, training_table
 
 
 def _render(expr, variables, style: str, name: str = "y") -> str:
@@ -65,7 +65,7 @@ def discover(ui: UI, data_file, target, features, effort, budget, seed, latex, p
     from .discovery import discover as run
 
     style = _style(latex, python)
-    features, table = _training_table(data_file, target, features)
+    features, table = training_table(data_file, target, features)
     X, y = table[:, :-1], table[:, -1]
     result = run(X, y, var_names=features, effort=DEFAULT_EFFORT if effort is None else effort, budget_s=budget,
                  seed=seed, log=ui.note)
