@@ -58,3 +58,23 @@ def test_bad_build_settings_are_named_and_the_torch_kernels_used(fresh_build, mo
     with pytest.warns(RuntimeWarning, match=match):
         assert _extension.ops() is None
     assert not fresh_build
+
+
+def test_every_header_is_part_of_the_cache_key(tmp_path, monkeypatch):
+    """The key covers every header of csrc/ (the split core included): editing any one of them
+    changes it, so a stale build is never loaded."""
+    headers = {path.name for path in _extension.CSRC.glob("*.h")}
+    assert {path.name for path in _extension.HEADERS} == headers
+    assert {"spline_core.h", "basis.h", "forward.h", "backward.h", "simd.h"} <= headers
+    copies = []
+    for header in _extension.HEADERS:
+        copies.append(tmp_path / header.name)
+        copies[-1].write_bytes(header.read_bytes())
+    monkeypatch.setattr(_extension, "HEADERS", copies)
+    before = _extension._build_key(["-O3"])
+    for copy in copies:
+        text = copy.read_bytes()
+        copy.write_bytes(text + b"\n// edited\n")
+        assert _extension._build_key(["-O3"]) != before, copy.name
+        copy.write_bytes(text)
+    assert _extension._build_key(["-O3"]) == before

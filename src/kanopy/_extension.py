@@ -1,10 +1,11 @@
 """Lazy build of the fused C++ kernels (csrc/spline.cpp) with torch's extension tooling.
 
 Built once at first use into the user's cache directory (``$XDG_CACHE_HOME/kanopy`` or
-``~/.cache/kanopy``), keyed by the source, torch, Python, the CPU and the build options, so a
-cache shared by different machines never hands one the other's code. The kernels' vector
-width and register blocking follow the instruction set they are compiled for
-(csrc/spline_core.h): ``-march=native`` by default. Environment variables:
+``~/.cache/kanopy``), keyed by the sources (spline.cpp and every header of csrc/), torch,
+Python, the CPU and the build options, so a cache shared by different machines never hands one
+the other's code (csrc/README.md maps the sources). The kernels' vector width and register
+blocking follow the instruction set they are compiled for (csrc/simd.h): ``-march=native`` by
+default. Environment variables:
 
 * ``KANOPY_NO_EXTENSION=1``: skip the build; kanopy uses its pure-PyTorch kernels (as it
   does, after one warning, when there is no compiler);
@@ -28,7 +29,7 @@ import torch
 
 CSRC = Path(__file__).parent / "csrc"
 SOURCE = CSRC / "spline.cpp"
-HEADERS = [CSRC / "spline_core.h", CSRC / "lbfgs.h", CSRC / "simd.h", CSRC / "sparsity.h"]
+HEADERS = sorted(CSRC.glob("*.h"))  # all of them: the build key changes when any header does
 SIMD_BYTES = ("16", "32", "64")
 BUILD_SECONDS = 60  # CPU time of one build on an AMD EPYC (Zen 4) core, measured: said before a build starts
 _state: dict = {}

@@ -22,6 +22,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <limits>
 #include <type_traits>
 
 namespace kanopy {
@@ -112,19 +113,19 @@ template <typename T>
 inline void store(T* p, const Vec<T>& v) { std::memcpy(p, &v, sizeof(v)); }
 
 // sum of the lanes as a tree (log2 depth, not a chain of kLanes dependent additions)
-template <typename T, int L = kLanes<T>>
+template <typename T, int Count = kLanes<T>>
 inline T hsum(const T* p) {
-  if constexpr (L == 1) {
+  if constexpr (Count == 1) {
     return p[0];
   } else {
-    typedef T Half __attribute__((vector_size(L * sizeof(T) / 2)));
+    typedef T Half __attribute__((vector_size(Count * sizeof(T) / 2)));
     Half a, b;
     std::memcpy(&a, p, sizeof(Half));
-    std::memcpy(&b, p + L / 2, sizeof(Half));
+    std::memcpy(&b, p + Count / 2, sizeof(Half));
     const Half s = a + b;
-    T lanes[L / 2];
+    T lanes[Count / 2];
     std::memcpy(lanes, &s, sizeof(Half));
-    return hsum<T, L / 2>(lanes);
+    return hsum<T, Count / 2>(lanes);
   }
 }
 
@@ -133,6 +134,14 @@ inline T hsum(const Vec<T>& v) {
   T lanes[kLanes<T>];
   std::memcpy(lanes, &v, sizeof(v));
   return hsum<T, kLanes<T>>(lanes);
+}
+
+// |v| lane by lane (the sign bit cleared)
+template <typename T>
+inline Vec<T> vabs(const Vec<T>& v) {
+  using Int = std::conditional_t<std::is_same_v<T, double>, int64_t, int32_t>;
+  typedef Int Bits __attribute__((vector_size(kVectorBytes)));
+  return (Vec<T>)((Bits)v & (Bits{} + std::numeric_limits<Int>::max()));
 }
 
 }  // namespace kanopy

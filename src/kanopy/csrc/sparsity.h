@@ -52,38 +52,38 @@ inline double sparsity(const double* a, int64_t in, int64_t out, double lamb_l1,
   return lamb_l1 * l1 + lamb_entropy * (e_in + e_out);
 }
 
-// The coefficient terms of one layer, c (in, nb, out) its raw coefficients:
+// The coefficient terms of one layer, c (in, n_coef, out) its raw coefficients:
 //   lamb_coef * sum_ij mean_m |c_imj| + lamb_coefdiff * sum_ij mean_m |c_i,m+1,j - c_imj|;
-// returns them and, g given, adds weight * their gradient to g (in, nb, out). sign(0) = 0, as
+// returns them and, g given, adds weight * their gradient to g (in, n_coef, out). sign(0) = 0, as
 // autograd's.
 template <typename T>
-double coefficient_terms(const T* c, int64_t in, int64_t nb, int64_t out, double lamb_coef, double lamb_coefdiff,
+double coefficient_terms(const T* c, int64_t in, int64_t n_coef, int64_t out, double lamb_coef, double lamb_coefdiff,
                          double weight, T* g) {
   auto sign = [](double v) { return double((v > 0) - (v < 0)); };
   double total = 0.0;
   for (int64_t i = 0; i < in; ++i)
     for (int64_t j = 0; j < out; ++j) {
-      const T* ci = c + i * nb * out + j;
-      T* gi = g ? g + i * nb * out + j : nullptr;
+      const T* ci = c + i * n_coef * out + j;
+      T* gi = g ? g + i * n_coef * out + j : nullptr;
       if (lamb_coef != 0.0) {
         double s = 0.0;
-        for (int64_t m = 0; m < nb; ++m) {
+        for (int64_t m = 0; m < n_coef; ++m) {
           s += std::abs(double(ci[m * out]));
-          if (gi) gi[m * out] += T(weight * lamb_coef * sign(ci[m * out]) / double(nb));
+          if (gi) gi[m * out] += T(weight * lamb_coef * sign(ci[m * out]) / double(n_coef));
         }
-        total += lamb_coef * s / double(nb);
+        total += lamb_coef * s / double(n_coef);
       }
-      if (lamb_coefdiff != 0.0 && nb > 1) {
+      if (lamb_coefdiff != 0.0 && n_coef > 1) {
         double s = 0.0;
-        for (int64_t m = 0; m + 1 < nb; ++m) {
+        for (int64_t m = 0; m + 1 < n_coef; ++m) {
           const double diff = double(ci[(m + 1) * out]) - double(ci[m * out]);
           s += std::abs(diff);
           if (!gi) continue;
-          const T step = T(weight * lamb_coefdiff * sign(diff) / double(nb - 1));
+          const T step = T(weight * lamb_coefdiff * sign(diff) / double(n_coef - 1));
           gi[(m + 1) * out] += step;
           gi[m * out] -= step;
         }
-        total += lamb_coefdiff * s / double(nb - 1);
+        total += lamb_coefdiff * s / double(n_coef - 1);
       }
     }
   return total;

@@ -10,14 +10,14 @@
 // Shapes: x (N, in), knots (in, G+2k+1), coef (in, G+k, out), base_w (in, out), bias (out).
 // The ops take the raw parameters: coef and base_w above are coef * mask * scale_sp and
 // mask * scale_base of each edge, formed here.
-// Registered as torch.ops.kanopy: spline_forward / spline_backward / spline_layer (the layer
-// with its autograd node), kan_mse_grad / kan_lbfgs_step (a plain KAN's training objective,
-// the sparsity regulariser included, and an L-BFGS step on it), simd_info.
+// Registered as torch.ops.kanopy: spline_layer (the layer with its autograd node),
+// kan_mse_grad / kan_lbfgs_step (a plain KAN's training objective, the sparsity regulariser
+// included, and an L-BFGS step on it), simd_info. README.md maps who calls them.
 //
-// The numerical core is in spline_core.h (vector width and register blocks: simd.h; the
-// regulariser: sparsity.h; L-BFGS: lbfgs.h); this file binds it to torch tensors. Results do
-// not depend on the number of threads: every sum over samples runs in an order fixed by the
-// data size (spline_core.h, split).
+// The numerical core is in torch-free headers (spline_core.h lists them: basis.h, forward.h,
+// backward.h...; vector width and register blocks: simd.h; the regulariser: sparsity.h;
+// L-BFGS: lbfgs.h); this file binds it to torch tensors. Results do not depend on the number
+// of threads: every sum over samples runs in an order fixed by the data size (split.h).
 //
 // Layout of the work: samples are taken in blocks of kBlock; for one input and one block the
 // basis is computed in a loop over samples that the compiler vectorises (the order k is a
@@ -38,9 +38,13 @@
 #include <tuple>
 #include <vector>
 
+#include "backward.h"
+#include "basis.h"
+#include "forward.h"
+#include "layout.h"
 #include "lbfgs.h"
+#include "simd.h"
 #include "sparsity.h"
-#include "spline_core.h"
 
 namespace {
 
@@ -51,7 +55,7 @@ Dims dims_of(const at::Tensor& x, const at::Tensor& knots, const at::Tensor& coe
   TORCH_CHECK(k >= 1 && k <= kMaxOrder, "kanopy: spline order out of range");
   const int64_t lanes = x.scalar_type() == at::kDouble ? kLanes<double> : kLanes<float>;
   const Dims d = make_dims(x.size(0), x.size(1), knots.size(1), coef.size(2), k, lanes);
-  TORCH_CHECK(knots.size(0) == d.in && coef.size(0) == d.in && coef.size(1) == d.K && d.G >= 1,
+  TORCH_CHECK(knots.size(0) == d.in && coef.size(0) == d.in && coef.size(1) == d.n_coef && d.G >= 1,
               "kanopy: shape mismatch");
   return d;
 }
@@ -74,7 +78,7 @@ void by_order(int64_t k, F&& f) {
 
 // The effective parameters of a call, zero-padded to d.outp outputs, built by plain loops
 // (small tensor ops cost more than the kernels at science scale):
-//   C (in, K, outp) = coef * mask * scale_sp,  W (in, outp) = mask * scale_base,  B (outp) = bias.
+//   C (in, n_coef, outp) = coef * mask * scale_sp,  W (in, outp) = mask * scale_base,  B (outp) = bias.
 template <typename T>
 struct Packed {
   std::vector<T> C, W, B;
@@ -129,27 +133,27 @@ struct RawParams {
     c = coef.data_ptr<T>(), s = sp.data_ptr<T>(), w = sb.data_ptr<T>(), m = mask.data_ptr<T>();
   }
 
-  // input i's effective rows C_i (K, outp) = coef * mask * scale_sp and W_i (outp) = mask * scale_base
+  // input i's effective rows C_i (n_coef, outp) = coef * mask * scale_sp and W_i (outp) = mask * scale_base
   void pack_input(const Dims& d, int64_t i, T* Ci, T* Wi) const {
     const T *mi = m + i * d.out, *si = s + i * d.out, *wi = w + i * d.out;
     for (int64_t o = 0; o < d.out; ++o) Wi[o] = mi[o] * wi[o];
     std::fill(Wi + d.out, Wi + d.outp, T(0));
-    for (int64_t r = 0; r < d.K; ++r) {
+    for (int64_t r = 0; r < d.n_coef; ++r) {
       T* dst = Ci + r * d.outp;
-      const T* src = c + (i * d.K + r) * d.out;
+      const T* src = c + (i * d.n_coef + r) * d.out;
       for (int64_t o = 0; o < d.out; ++o) dst[o] = src[o] * mi[o] * si[o];
       std::fill(dst + d.out, dst + d.outp, T(0));
     }
   }
 
-  // gradients of input i's raw parameters from those of its effective ones (gc (K, outp),
+  // gradients of input i's raw parameters from those of its effective ones (gc (n_coef, outp),
   // gw (outp)); sum_sp is scratch of d.out values
   void unpack_grad(const Dims& d, int64_t i, const T* gc, const T* gw, T* g_coef, T* g_sp, T* g_sb,
                    T* sum_sp) const {
     const T *mi = m + i * d.out, *si = s + i * d.out;
     std::fill(sum_sp, sum_sp + d.out, T(0));
-    for (int64_t r = 0; r < d.K; ++r) {  // rows of outputs: contiguous inner loops
-      const int64_t row = i * d.K + r;
+    for (int64_t r = 0; r < d.n_coef; ++r) {  // rows of outputs: contiguous inner loops
+      const int64_t row = i * d.n_coef + r;
       T* gco = g_coef + row * d.out;
       const T* co = c + row * d.out;
       const T* g = gc + r * d.outp;
@@ -167,11 +171,11 @@ struct RawParams {
 
 template <typename T>
 void pack(const RawParams<T>& raw, const at::Tensor* bias_, const Dims& d, Packed<T>& p) {
-  p.C.resize(d.in * d.K * d.outp);
+  p.C.resize(d.in * d.n_coef * d.outp);
   p.W.resize(d.in * d.outp);
   p.B.assign(d.outp, T(0));
-  at::parallel_for(0, d.in, std::max<int64_t>(1, kPassGrain / (d.K * d.outp)), [&](int64_t i0, int64_t i1) {
-    for (int64_t i = i0; i < i1; ++i) raw.pack_input(d, i, p.C.data() + i * d.K * d.outp, p.W.data() + i * d.outp);
+  at::parallel_for(0, d.in, std::max<int64_t>(1, kPassGrain / (d.n_coef * d.outp)), [&](int64_t i0, int64_t i1) {
+    for (int64_t i = i0; i < i1; ++i) raw.pack_input(d, i, p.C.data() + i * d.n_coef * d.outp, p.W.data() + i * d.outp);
   });
   if (bias_) {
     const auto bias = bias_->contiguous();
@@ -188,7 +192,7 @@ at::Tensor layer_forward(const at::Tensor& x_, const at::Tensor& knots_, const a
   const auto x = x_.contiguous(), knots = knots_.contiguous();
   const Dims d = dims_of(x, knots, coef, k);
   auto y = at::empty({d.N, d.out}, x.options());
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "kanopy_spline_forward", [&] {
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "kanopy_layer_forward", [&] {
     auto& p = scratch<scalar_t>().packed;
     pack<scalar_t>(RawParams<scalar_t>(coef, scale_sp, scale_base, mask, d), &bias, d, p);
     by_order<scalar_t>(k, [&](auto order) {
@@ -201,14 +205,8 @@ at::Tensor layer_forward(const at::Tensor& x_, const at::Tensor& knots_, const a
   return y;
 }
 
-at::Tensor spline_forward(const at::Tensor& x, const at::Tensor& knots, const at::Tensor& coef,
-                          const at::Tensor& scale_sp, const at::Tensor& scale_base, const at::Tensor& mask,
-                          const at::Tensor& bias, int64_t k, bool uniform, int64_t base_kind) {
-  return layer_forward(x, knots, coef, scale_sp, scale_base, mask, bias, k, uniform, base_kind, nullptr);
-}
-
 // Backward of one layer into the given tensors (undefined where not asked for): grad_x
-// (N, in); grad_coef (in, K, out), grad_sp, grad_sb (in, out). WS (in, outp) or null: the
+// (N, in); grad_coef (in, n_coef, out), grad_sp, grad_sb (in, out). WS (in, outp) or null: the
 // sparsity regulariser's weight of each edge's |phi| (see kan_mse_grad).
 template <typename T>
 void layer_backward(const at::Tensor& grad_y, const at::Tensor& x, const at::Tensor& knots, const RawParams<T>& raw,
@@ -246,8 +244,9 @@ void layer_backward(const at::Tensor& grad_y, const at::Tensor& x, const at::Ten
   }
 }
 
-// Returns (grad_x, grad_coef, grad_scale_sp, grad_scale_base); undefined where not asked for.
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> spline_backward(
+// The layer's gradients for SplineLayer's backward: (grad_x, grad_coef, grad_scale_sp,
+// grad_scale_base), undefined where not asked for.
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> layer_gradients(
     const at::Tensor& grad_y_, const at::Tensor& x_, const at::Tensor& knots_, const at::Tensor& coef_,
     const at::Tensor& scale_sp_, const at::Tensor& scale_base, const at::Tensor& mask_, int64_t k, bool uniform,
     int64_t base_kind, bool need_x, bool need_params) {
@@ -257,11 +256,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> spline_backward(
   at::Tensor grad_x, grad_coef, grad_sp, grad_sb;
   if (need_x) grad_x = at::empty({d.N, d.in}, x.options());
   if (need_params) {
-    grad_coef = empty_output({d.in, d.K, d.out}, x.options());
+    grad_coef = empty_output({d.in, d.n_coef, d.out}, x.options());
     grad_sp = at::empty({d.in, d.out}, x.options());
     grad_sb = at::empty({d.in, d.out}, x.options());
   }
-  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "kanopy_spline_backward", [&] {
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "kanopy_layer_backward", [&] {
     const RawParams<scalar_t> raw(coef_, scale_sp_, scale_base, mask_, d);
     layer_backward<scalar_t>(grad_y, x, knots, raw, d, k, uniform, base_kind, nullptr, grad_x, grad_coef, grad_sp,
                              grad_sb);
@@ -289,7 +288,7 @@ at::Tensor column_sums(const at::Tensor& g_) {
 }
 
 // The layer with its gradients, as a C++ autograd function: the graph node and its backward
-// run without Python (the Python autograd.Function around the two ops cost 0.1 ms per
+// run without Python (the Python autograd.Function around two ops, before, cost 0.1 ms per
 // forward+backward, a tenth of a 64 -> 64 layer's). Only x is saved besides the parameters;
 // the backward is not itself differentiable (a second derivative raises).
 class SplineLayer : public torch::autograd::Function<SplineLayer> {
@@ -303,7 +302,7 @@ class SplineLayer : public torch::autograd::Function<SplineLayer> {
     ctx->saved_data["k"] = k;
     ctx->saved_data["uniform"] = uniform;
     ctx->saved_data["base_kind"] = base_kind;
-    return spline_forward(x, knots, coef, scale_sp, scale_base, mask, bias, k, uniform, base_kind);
+    return layer_forward(x, knots, coef, scale_sp, scale_base, mask, bias, k, uniform, base_kind, nullptr);
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
@@ -315,7 +314,7 @@ class SplineLayer : public torch::autograd::Function<SplineLayer> {
     const bool need_x = ctx->needs_input_grad(0);
     const bool need_params = ctx->needs_input_grad(2) || ctx->needs_input_grad(3) || ctx->needs_input_grad(4);
     const at::Tensor grad_y = grads[0].contiguous();
-    auto [grad_x, grad_coef, grad_sp, grad_sb] = spline_backward(
+    auto [grad_x, grad_coef, grad_sp, grad_sb] = layer_gradients(
         grad_y, saved[0], saved[1], saved[2], saved[3], saved[4], saved[5], ctx->saved_data["k"].toInt(),
         ctx->saved_data["uniform"].toBool(), ctx->saved_data["base_kind"].toInt(), need_x, need_params);
     const at::Tensor none;
@@ -360,9 +359,9 @@ struct Network {
 std::tuple<at::Tensor, at::Tensor, at::Tensor, std::vector<at::Tensor>> network_objective(
     const at::Tensor& X, const at::Tensor& y, const Network& net, const std::vector<double>& reg_weights,
     bool need_grad) {
-  const size_t L = net.coef.size();
-  TORCH_CHECK(L >= 1 && net.knots.size() == L && net.scale_sp.size() == L && net.scale_base.size() == L &&
-                  net.mask.size() == L && net.bias.size() == L && net.uniform.size() == L,
+  const size_t n_layers = net.coef.size();
+  TORCH_CHECK(n_layers >= 1 && net.knots.size() == n_layers && net.scale_sp.size() == n_layers && net.scale_base.size() == n_layers &&
+                  net.mask.size() == n_layers && net.bias.size() == n_layers && net.uniform.size() == n_layers,
               "kanopy: one entry per layer in every list");
   TORCH_CHECK(reg_weights.empty() || reg_weights.size() == 5,
               "kanopy: reg_weights is (lamb, lamb_l1, lamb_entropy, lamb_coef, lamb_coefdiff) or empty");
@@ -380,8 +379,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, std::vector<at::Tensor>> network_
     for (int64_t n = 0; n < N; ++n)
       for (int64_t i = 0; i < n_in; ++i) a[n * n_in + i] = (x[n * n_in + i] - sh[i]) / sc[i];
   });
-  std::vector<at::Tensor> l1(L), ws(L);  // per layer: sums of |phi| (in, outp), their weights in the loss
-  for (size_t l = 0; l < L; ++l) {
+  std::vector<at::Tensor> l1(n_layers), ws(n_layers);  // per layer: sums of |phi| (in, outp), their weights in the loss
+  for (size_t l = 0; l < n_layers; ++l) {
     if (regularised) {
       const Dims d = dims_of(acts[l], net.knots[l], net.coef[l], net.k);
       l1[l] = at::zeros({d.in, d.outp}, Xc.options());
@@ -390,7 +389,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, std::vector<at::Tensor>> network_
                                  net.mask[l], net.bias[l], net.k, net.uniform[l] != 0, net.base_kind,
                                  regularised ? l1[l].data_ptr() : nullptr));
   }
-  const auto& out = acts[L];
+  const auto& out = acts[n_layers];
   TORCH_CHECK(yc.numel() == out.numel(), "kanopy: y does not match the network's outputs");
   const int64_t n_out = out.size(1);
   double mse = 0.0, reg = 0.0;
@@ -412,7 +411,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, std::vector<at::Tensor>> network_
     mse = sum / static_cast<double>(out.numel());
     if (!regularised) return;
     // the sparsity term of each layer, and the weight of every edge's |phi| in the loss
-    for (size_t l = 0; l < L; ++l) {
+    for (size_t l = 0; l < n_layers; ++l) {
       const int64_t in = l1[l].size(0), outp = l1[l].size(1), width = net.coef[l].size(2);
       std::vector<double> a(in * width), da(in * width);
       const T* sums = l1[l].data_ptr<T>();
@@ -428,11 +427,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, std::vector<at::Tensor>> network_
   });
   std::vector<at::Tensor> grads;
   if (need_grad) {
-    grads.resize(4 * L);
-    for (size_t l = L; l-- > 0;) {
+    grads.resize(4 * n_layers);
+    for (size_t l = n_layers; l-- > 0;) {
       const auto x = acts[l].contiguous(), knots = net.knots[l].contiguous();
       const Dims d = dims_of(x, knots, net.coef[l], net.k);
-      at::Tensor gx, gc = empty_output({d.in, d.K, d.out}, x.options()), gsp = at::empty({d.in, d.out}, x.options()),
+      at::Tensor gx, gc = empty_output({d.in, d.n_coef, d.out}, x.options()), gsp = at::empty({d.in, d.out}, x.options()),
                      gsb = at::empty({d.in, d.out}, x.options());
       if (l > 0) gx = at::empty({d.N, d.in}, x.options());
       AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "kanopy_network_backward", [&] {
@@ -449,7 +448,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, std::vector<at::Tensor>> network_
     }
   }
   if (regularised && (reg_weights[3] != 0.0 || reg_weights[4] != 0.0)) {
-    for (size_t l = 0; l < L; ++l) {
+    for (size_t l = 0; l < n_layers; ++l) {
       const auto c = net.coef[l].contiguous();
       AT_DISPATCH_FLOATING_TYPES(c.scalar_type(), "kanopy_coefficient_terms", [&] {
         using T = scalar_t;
@@ -536,8 +535,6 @@ std::tuple<std::string, int64_t, int64_t> simd_info() { return {KANOPY_ISA, kVec
 
 TORCH_LIBRARY(kanopy, m) {
   m.def("simd_info", &simd_info);
-  m.def("spline_forward", &spline_forward);
-  m.def("spline_backward", &spline_backward);
   m.def("spline_layer", &spline_layer);
   m.def("kan_mse_grad", &kan_mse_grad);
   m.def("kan_lbfgs_step", &kan_lbfgs_step);
