@@ -157,7 +157,7 @@ def main():
     markdown = f"""## Symbolic regression: Feynman equations
 
 `python bench/feynman.py --effort {effort:g}{cap} --n {args.n} --jobs {args.jobs}` (commit {_report.commit()}),
-{total} equations of `feynman_public.csv`, {args.n} samples per equation (each variable uniform in its range,
+{total} {"" if total == len(order) else f"of the {len(order)} "}equations of `feynman_public.csv`, {args.n} samples per equation (each variable uniform in its range,
 seed {args.seed}), evaluated on {args.n} fresh points; {args.jobs} equation(s) at a time, one thread each.
 Machine: {_report.machine()}, {isa()}.
 
@@ -170,12 +170,12 @@ Machine: {_report.machine()}, {isa()}.
 
 The search is bounded by work (`effort`, in work units), so every formula in this table is
 what the same seed gives on any machine; only the seconds depend on the machine and on what
-else it runs (the CPU column is the equation's own time on one thread). With the wall-clock
-budget it had before (commit 8f1a2e4, `budget_s=60`, on this machine) discover found 58/89
-exact and 81/89 with R^2 > 0.999 (median 17.1 s); the default effort, 100,000 units, was
-chosen to cover the work those 60 s allowed: the slowest of the equations found then needs
-about 68,000 units in the structured search, which gets 70% of the effort, and the effort
-costs 40-60 s of one core here on the equations that use it all.
+else it runs (the CPU column is the equation's own time on one thread; on a machine shared
+with other jobs it is inflated too). With the wall-clock budget it had before (commit
+8f1a2e4, `budget_s=60`, on this machine) discover found 58/89 exact and 81/89 with
+R^2 > 0.999 (median 17.1 s). The default effort, 100,000 units, is what those 60 s allowed:
+a unit takes 0.6-0.85 ms of one idle core here (the calibration of
+kanopy/discovery/budget.py), so the whole effort is 60-85 s of one core.
 
 For scale (SRBench, published, noise 0): AI Feynman 52.6% exact, GP-GOMEA 27.1%, gplearn 15.5%;
 R^2 > 0.999: Operon 86.9%, AI Feynman 73.8%.
