@@ -9,6 +9,7 @@ import torch
 from kanopy import KAN
 
 from conftest import uniform_samples
+from reproduction import assert_reproduced
 
 
 def toy(n=400, seed=0):
@@ -55,6 +56,25 @@ def test_same_seed_gives_the_same_fit_twice():
         runs.append((history.train_rmse + history2.train_rmse, [p.detach().clone() for p in model.parameters()]))
     assert runs[0][0] == runs[1][0]
     assert all(torch.equal(a, b) for a, b in zip(runs[0][1], runs[1][1]))
+
+
+LM_FIT = """
+import json, torch
+from kanopy import KAN
+g = torch.Generator().manual_seed(0)
+X = torch.rand(800, 2, generator=g, dtype=torch.float64) * 2 - 1
+y = torch.exp(torch.sin(3 * X[:, :1]) + X[:, 1:] ** 2)
+model = KAN([2, 8, 1], grid=20, seed=0)  # 600 trainable parameters: MKL threads their Cholesky
+history = model.fit(X, y, steps=4, optimizer="lm", progress=False)
+print(json.dumps([history.train_rmse[-1].hex(),
+                  torch.cat([p.detach().reshape(-1) for p in model.parameters()]).numpy().tobytes().hex()]))
+"""
+
+
+def test_a_levenberg_marquardt_fit_is_the_same_twice_and_on_one_core():
+    """Bitwise the same parameters here (two threads) and pinned to one core: the damped
+    solves do not depend on the number of threads."""
+    assert_reproduced(LM_FIT)
 
 
 def test_fused_and_torch_objectives_train_alike():

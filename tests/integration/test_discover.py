@@ -2,14 +2,7 @@
 points (<= 1e-9 relative) and the formula's size is bounded. Every search here is bounded by
 work (effort), never by the clock, so no outcome depends on the machine's speed."""
 
-import contextlib
-import io
-import json
 import math
-import os
-import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -18,6 +11,8 @@ import torch
 
 import kanopy
 from kanopy.symbolic.formula import complexity, operations
+
+from reproduction import assert_reproduced
 
 
 def check(result, truth, ranges, seed=7, tolerance=1e-9, extra_ops=3):
@@ -110,29 +105,16 @@ print(json.dumps({
 """
 
 
-def _run_here():
-    namespace = {}
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        exec(REPRODUCED, namespace)
-    return json.loads(out.getvalue())
-
-
 def test_a_seed_gives_the_same_search_twice_and_on_one_core():
     """The same formula, Pareto front, work and log (but for the seconds), run twice in this
     process and once pinned to one core: the search depends on no clock and no thread count
     (here the effort runs out inside the templates and the fallback, so even where it stops
     is compared)."""
-    first, second = _run_here(), _run_here()
-    assert first == second
-    assert first["limit"] == "effort" and len(first["pareto"]) >= 2
-    if shutil.which("taskset") is None or len(os.sched_getaffinity(0)) < 2:
-        pytest.skip("needs taskset and two cores to compare against one core")
-    pinned = subprocess.run(["taskset", "-c", str(min(os.sched_getaffinity(0))), sys.executable, "-c",
-                             "import torch; assert torch.get_num_threads() == 1\n" + REPRODUCED],
-                            capture_output=True, text=True, timeout=600)
-    assert pinned.returncode == 0, pinned.stderr[-2000:]
-    assert json.loads(pinned.stdout) == first
+
+    def stops_inside_the_search(result):
+        assert result["limit"] == "effort" and len(result["pareto"]) >= 2
+
+    assert_reproduced(REPRODUCED, stops_inside_the_search)
 
 
 def test_work_budget_and_time_cap(monkeypatch):

@@ -6,6 +6,8 @@ import math
 
 import torch
 
+from .. import blas
+
 
 class LevenbergMarquardt:
     """Damped Gauss-Newton on the residuals, with Marquardt's diagonal scaling and
@@ -58,10 +60,14 @@ class LevenbergMarquardt:
 
 
 def _damped_solve(A, g, damping_diag):
-    """Solve (A + diag(damping)) delta = -g by Cholesky; None if not positive definite."""
+    """Solve (A + diag(damping)) delta = -g by Cholesky; None if not positive definite.
+    Single-threaded: MKL's threaded Cholesky rounds differently for each number of threads
+    (from a few hundred parameters on), which would make a fit depend on the machine; it
+    costs P^3/3 against the P^2 x samples of J^T J, which keeps its threads."""
     M = A.clone()
     M.diagonal().add_(damping_diag)
-    L, info = torch.linalg.cholesky_ex(M)
-    if int(info) != 0:
-        return None
-    return torch.cholesky_solve(-g.unsqueeze(1), L).squeeze(1)
+    with blas.sequential():
+        L, info = torch.linalg.cholesky_ex(M)
+        if int(info) != 0:
+            return None
+        return torch.cholesky_solve(-g.unsqueeze(1), L).squeeze(1)
