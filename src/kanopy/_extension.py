@@ -30,7 +30,10 @@ CSRC = Path(__file__).parent / "csrc"
 SOURCE = CSRC / "spline.cpp"
 HEADERS = [CSRC / "spline_core.h", CSRC / "lbfgs.h", CSRC / "simd.h", CSRC / "sparsity.h"]
 SIMD_BYTES = ("16", "32", "64")
-BUILD_SECONDS = 60  # CPU time of one build on an AMD EPYC (Zen 4) core, measured: said before a build starts
+# CPU time of one build on an AMD EPYC (Zen 4) core, said before a build starts. Measured
+# (user + system, cold cache): 72 s for the AVX-512 build, 67 s for AVX2 (x86-64-v3); the
+# wall time is as long on an idle core and grows with the load (5 min 47 s at load 13 on 2 cores).
+BUILD_SECONDS = 70
 _state: dict = {}
 
 
