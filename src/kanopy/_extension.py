@@ -90,6 +90,22 @@ def _expected_target(march: str, simd: str | None) -> str:
     return f"{isa} ({simd or width}-byte vectors)"
 
 
+def _load_built(library: Path) -> bool:
+    """Load a library already in the cache, without torch's build step: the key names the
+    sources' content, so it is current. The build step (ninja, under a lock file in the build
+    folder) rewrites build.ninja with this checkout's source paths, and a checkout elsewhere
+    with the same sources then recompiled for ~70 s; a build killed midway left its lock file,
+    and every later load waited on it forever. False when there is none, or it does not load
+    (a link cut short): then it is built."""
+    if not library.exists():
+        return False
+    try:
+        torch.ops.load_library(str(library))
+    except OSError:
+        return False
+    return True
+
+
 def ops():
     """torch.ops.kanopy when the fused kernels are available, else None (warned once)."""
     if "ops" in _state:
@@ -106,11 +122,12 @@ def ops():
         name = f"kanopy_spline_{key}"
         build = cache_dir() / key
         build.mkdir(parents=True, exist_ok=True)
-        if not (build / f"{name}.so").exists():  # the one slow call: say so
+        library = build / f"{name}.so"
+        if not _load_built(library):
             print(f"kanopy: compiling the fused CPU kernels for {_expected_target(march, simd)}, once, "
                   f"about {BUILD_SECONDS} s...", file=sys.stderr, flush=True)
-        load(name=name, sources=[str(SOURCE)], extra_cflags=flags, extra_include_paths=[str(CSRC)],
-             extra_ldflags=["-fopenmp"], build_directory=str(build), is_python_module=False, verbose=False)
+            load(name=name, sources=[str(SOURCE)], extra_cflags=flags, extra_include_paths=[str(CSRC)],
+                 extra_ldflags=["-fopenmp"], build_directory=str(build), is_python_module=False, verbose=False)
         _state["ops"] = torch.ops.kanopy
     except Exception as err:  # no compiler, no headers, read-only cache...
         lines = [line for line in str(err).splitlines() if "error" in line.lower()] or str(err).splitlines()[:1]
