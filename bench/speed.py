@@ -679,7 +679,7 @@ def main():
     if times:
         sections.append(("Headline (issue 5 acceptance points)", (
             "Ratios > 1 mean kanopy is faster (or saves fewer bytes).\n\n" + headline(times, memory, impls))))
-        if not args.no_write:
+        if not (args.no_write or args.headline or args.quick):  # the plot is of the full sweep
             plot(times, impls, args)
         sections.append(("Layer sweep", (
             f"One layer, in = out, k = 3, uniform grid on [-1, 1], x uniform on [-1, 1] "
