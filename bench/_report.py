@@ -30,6 +30,14 @@ def machine() -> str:
             f"Python {sys.version.split()[0]}{gpu}")
 
 
+def load_average() -> str:
+    """The 1-minute load average, as text: on a shared machine it says how busy the cores were."""
+    try:
+        return f"{os.getloadavg()[0]:.1f}"
+    except OSError:
+        return "unknown"
+
+
 def isa() -> str:
     """The CPU's vector extensions that matter here, from /proc/cpuinfo (e.g. "avx2 avx512f")."""
     try:

@@ -45,12 +45,14 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
-import torch
-import torch._dynamo
-import torch._inductor.config
-import torch.nn.functional as F
-from torch import nn
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # see _report.THREADS_NOTE; before torch loads
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch._dynamo  # noqa: E402
+import torch._inductor.config  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _report  # noqa: E402
@@ -642,7 +644,7 @@ def main():
     kernels_isa, torch_isa = _report.kernels_isa()
     print(f"kanopy fused kernels: {kernels_isa}; torch CPU capability: {torch_isa}", flush=True)
 
-    start = time.perf_counter()
+    load, start = _report.load_average(), time.perf_counter()
     sections = []
     times, memory, checks_ok = {}, {}, True
     cwd = os.getcwd()
@@ -677,7 +679,7 @@ def main():
     if times:
         sections.append(("Headline (issue 5 acceptance points)", (
             "Ratios > 1 mean kanopy is faster (or saves fewer bytes).\n\n" + headline(times, memory, impls))))
-        if not args.no_write:
+        if not (args.no_write or args.headline or args.quick):  # the plot is of the full sweep
             plot(times, impls, args)
         sections.append(("Layer sweep", (
             f"One layer, in = out, k = 3, uniform grid on [-1, 1], x uniform on [-1, 1] "
@@ -717,7 +719,8 @@ def main():
     markdown = f"""## Speed ({kernels_isa.split(" (")[0]} kernels, torch {torch_isa}): kanopy vs pykan 0.2.8, flashkan 0.2.0, inkan 0.5.2 and an MLP
 
 `{_report.command("bench/speed.py")}` (commit {_report.commit()}, took {elapsed / 60:.1f} min).
-Machine: {_report.machine()}. {_report.build_line(kernels_isa, torch_isa)}
+Machine: {_report.machine()}, 1-minute load average {load} at the start. {_report.build_line(kernels_isa, torch_isa)}
+{_report.THREADS_NOTE}
 
 One process; within each configuration the implementations take turns call by call (rotating
 who goes first) after warm-up (two calls; flashkan and inkan compile with torch.compile on their

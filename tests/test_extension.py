@@ -26,12 +26,28 @@ def test_the_first_build_says_what_it_does_and_how_long_it_takes(fresh_build, mo
     assert f"about {_extension.BUILD_SECONDS} s" in err
     assert "-march=x86-64-v3" in fresh_build[0]["extra_cflags"]
 
-    # once built (the library in the cache), a new process says nothing
+    # once built (the library in the cache), a new process loads it as it is, without the
+    # build step (whose lock a killed build leaves behind), and says nothing
     name = fresh_build[0]["name"]
-    (_extension.cache_dir() / name.rsplit("_", 1)[1] / f"{name}.so").write_bytes(b"")
+    library = _extension.cache_dir() / name.rsplit("_", 1)[1] / f"{name}.so"
+    library.write_bytes(b"")
+    loaded = []
+    monkeypatch.setattr(torch.ops, "load_library", loaded.append)
+    (library.parent / "lock").write_bytes(b"")  # a killed build's
     monkeypatch.setattr(_extension, "_state", {})
     _extension.ops()
     assert capsys.readouterr().err == ""
+    assert loaded == [str(library)] and len(fresh_build) == 1  # loaded, not rebuilt
+
+
+def test_a_library_that_does_not_load_is_built_again(fresh_build, monkeypatch, capsys):
+    name = f"kanopy_spline_{_extension._build_key(_extension.cflags(*_extension.build_options()))}"
+    library = _extension.cache_dir() / name.rsplit("_", 1)[1] / f"{name}.so"
+    library.parent.mkdir(parents=True)
+    library.write_bytes(b"not a library")  # e.g. a link cut short
+    _extension.ops()
+    assert "compiling the fused CPU kernels" in capsys.readouterr().err
+    assert [build["name"] for build in fresh_build] == [name]
 
 
 def test_forced_width_and_target_are_part_of_the_cache_key(fresh_build, monkeypatch):
