@@ -34,6 +34,7 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _report  # noqa: E402
+from _problems import j0  # noqa: E402
 
 from kanopy import KAN  # noqa: E402
 from kanopy.multistage import cover_inputs, fit_lm  # noqa: E402
@@ -48,7 +49,7 @@ def toy(X):
 
 
 def bessel(X):
-    return torch.special.bessel_j0(20 * X)
+    return j0(20 * X)
 
 
 PROBLEMS = {"toy": ("exp(sin(pi x) + y^2), [2, 1, 1]", [2, 1, 1], 2, toy),
@@ -146,7 +147,7 @@ def main(argv=None):
             f"Machine: {_report.machine()}. {_report.THREADS_NOTE}\n\n{summary} (theory for cubic splines: 4).\n\n"
             f"![scaling laws](scaling_laws.png)\n\n"
             + _report.table(["problem", "grid", "params", "test RMSE", "cumulative s"], rows) + "\n\n"
-            + " ".join(__doc__.split("\n\n")[1:3]).replace("\n", " "))
+            + "\n\n".join(__doc__.split("\n\n")[1:3]))
     _report.write_section("scaling", text)
 
 
