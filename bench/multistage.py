@@ -82,7 +82,7 @@ def main(argv=None):
         return
     command = "python bench/multistage.py " + " ".join(argv if argv is not None else sys.argv[1:])
     text = (f"## Multi-stage fitting to float64 precision\n\n`{command.strip()}` (commit {_report.commit()}, "
-            f"{(time.perf_counter() - started) / 60:.1f} min).\nMachine: {_report.machine()}. {_report.THREADS_NOTE}\n\n"
+            f"{(time.perf_counter() - started) / 60:.1f} min).\nMachine: {_report.machine()}; ISA {_report.isa()}. {_report.THREADS_NOTE}\n\n"
             + "\n\n".join(__doc__.split("\n\n")[1:3]) + "\n\n"
             + _report.table(["function", "test RMSE, median [range]", "goal", "all repeats at goal", "wall s",
                              "CPU s", "params"], rows)

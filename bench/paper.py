@@ -220,7 +220,7 @@ def main(argv=None):
     doc = __doc__.split("\n\n")
     paper = "best KAN" if args.table == "table1" else "pruned-KAN"
     text = (f"## {title}\n\n`{command}` (commit {_report.commit()}, {wall / 60:.1f} min of fits).\n"
-            f"Machine: {_report.machine()}. {_report.THREADS_NOTE}\n\n"
+            f"Machine: {_report.machine()}; ISA {_report.isa()}. {_report.THREADS_NOTE}\n\n"
             f"kanopy's test RMSE (median over {args.seeds} seed(s)) is below the paper's {paper} RMSE on "
             f"**{beats} of {len(summaries)}**.\n\n" + table_markdown(summaries, args.table) + "\n\n"
             + "\n\n".join([doc[1 if args.table == "table1" else 2], doc[3]]).strip())

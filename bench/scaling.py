@@ -164,7 +164,7 @@ def main(argv=None):
                         f"{min(p['test'] for p in points):.1e}" for name, (points, alpha) in results.items())
     text = (f"## Scaling laws: test RMSE against parameters over grid extension\n\n"
             f"`{command.strip()}` (commit {_report.commit()}, {(time.perf_counter() - started) / 60:.1f} min).\n"
-            f"Machine: {_report.machine()}. {_report.THREADS_NOTE}\n\n{summary} (theory for cubic splines: 4).\n\n"
+            f"Machine: {_report.machine()}; ISA {_report.isa()}. {_report.THREADS_NOTE}\n\n{summary} (theory for cubic splines: 4).\n\n"
             f"![scaling laws](scaling_laws.png)\n\n"
             + _report.table(["problem", "grid", "params", "test RMSE", "cumulative s"], rows) + "\n\n"
             + "\n\n".join(__doc__.split("\n\n")[1:3]))
