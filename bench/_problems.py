@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.special as sp
+import torch
 
 
 @dataclass(frozen=True)
@@ -173,3 +174,11 @@ TABLE2 = [
     _feynman("III.17.37", "beta (1 + alpha cos(theta))", lambda X: X[:, 0] * (1 + X[:, 1] * np.cos(X[:, 2])),
              [[0, 1], [0, 1], [0, TAU]], 5.03e-4, 6.80e-4),
 ]
+
+
+# ------------------------------------------------------------------- J0 for the precision benches
+def j0(X):
+    """Bessel J0 of a float64 tensor, by scipy (correct to rounding). torch.special.bessel_j0
+    is off by up to 4e-7 near |x| = 5, where its rational approximations switch: a jump no
+    fit below 1e-8 can follow."""
+    return torch.from_numpy(sp.j0(X.detach().cpu().numpy())).to(X)

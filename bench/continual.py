@@ -45,7 +45,7 @@ def main(argv=None):
     task.plot(result, FIGURE)
     command = "python bench/continual.py " + " ".join(argv if argv is not None else sys.argv[1:])
     text = (f"## Continual learning: the KAN paper's five peaks, one at a time\n\n`{command.strip()}` "
-            f"(commit {_report.commit()}, {time.perf_counter() - started:.0f} s). Machine: {_report.machine()}.\n\n"
+            f"(commit {_report.commit()}, {time.perf_counter() - started:.0f} s). Machine: {_report.machine()}; ISA {_report.isa()}.\n\n"
             f"KAN [1, 1], grid 200, k = 3, base branch off, scales frozen ({result.params['KAN']} trainable "
             f"parameters) against an MLP {task.widths_for(result.params['KAN'], 1, 1, depth=2)} "
             f"({result.params['MLP']} parameters, SiLU), both {args.steps} LBFGS steps per phase on 100 samples "

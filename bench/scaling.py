@@ -4,8 +4,9 @@ Cubic splines approximate a smooth function with error ~ h^4 in the knot spacing
 whose structure is exact (the [2, 1, 1] KAN of exp(sin(pi x) + y^2), the [1, 1] KAN of
 J0(20x)) should reach test RMSE ~ N^-4 in its parameter count N, down to float64 rounding.
 The paper's pykan runs flatten out near 1e-6..1e-8 (float32, LBFGS only); the fits here are
-float64, LBFGS on the coarse grids and Levenberg-Marquardt from grid 20 on (a nested grid
-extension keeps the function; knots follow the hidden layer's range before every fit).
+float64, LBFGS on the coarse grids (the first from the best of 4 initialisations by training
+RMSE) and Levenberg-Marquardt from grid 20 on (a nested grid extension keeps the function;
+knots follow the hidden layer's range before every fit). J0 is scipy's.
 
 * toy: [2, 1, 1], k = 3, 10,000 training and 10,000 test points on [-1, 1]^2;
 * J0(20x): [1, 1], k = 3, 10,000 training and 10,000 test points on [-1, 1].
@@ -34,12 +35,15 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _report  # noqa: E402
+from _problems import j0  # noqa: E402
 
 from kanopy import KAN  # noqa: E402
 from kanopy.multistage import cover_inputs, fit_lm  # noqa: E402
+from kanopy.recipe import set_scaling  # noqa: E402
 
 FIGURE = _report.DOC.parent / "scaling_laws.png"
 LM_FROM_GRID = 20
+LBFGS_ROWS, LBFGS_STEPS, RESTARTS = 3000, 50, 4  # the coarse grids' LBFGS fits
 ROUNDING_FLOOR = 1e-14
 
 
@@ -48,7 +52,7 @@ def toy(X):
 
 
 def bessel(X):
-    return torch.special.bessel_j0(20 * X)
+    return j0(20 * X)
 
 
 PROBLEMS = {"toy": ("exp(sin(pi x) + y^2), [2, 1, 1]", [2, 1, 1], 2, toy),
@@ -60,20 +64,37 @@ def data(d: int, n: int, seed: int):
     return torch.rand(n, d, generator=g, dtype=torch.float64) * 2 - 1
 
 
+def first_fit(width, grid, X, y, seed: int) -> KAN:
+    """The coarsest grid's fit from RESTARTS initialisations (seeds seed, seed + 1, ...), the
+    one with the lowest training RMSE kept: from some initialisations LBFGS settles where the
+    hidden node carries only one input (test RMSE ~0.6 on the toy), and grid extension keeps
+    the structure it starts from."""
+    best, best_rmse = None, math.inf
+    for s in range(seed, seed + RESTARTS):
+        model = KAN(width, grid=grid, k=3, seed=s)
+        set_scaling(model, X, y)
+        model.fit(X, y, steps=LBFGS_STEPS, optimizer="lbfgs", progress=False)
+        with torch.no_grad():
+            train = float(torch.sqrt(torch.mean((model(X) - y) ** 2)))
+        if train < best_rmse:
+            best, best_rmse = model, train
+    return best
+
+
 def sweep(name: str, grids, n: int, seed: int = 0) -> list[dict]:
     _, width, d, f = PROBLEMS[name]
     X, Xt = data(d, n, seed + 1), data(d, n, seed + 2)
     y, yt = f(X), f(Xt)
-    model = KAN(width, grid=grids[0], k=3, seed=seed)
     points, start = [], time.perf_counter()
+    model = first_fit(width, grids[0], X[:LBFGS_ROWS], y[:LBFGS_ROWS], seed)
     for grid in grids:
-        if grid != model.grid:
+        if grid != model.grid:  # the first grid is first_fit's
             model.refine(grid)
-        if grid < LM_FROM_GRID:
-            model.fit(X[:3000], y[:3000], steps=50, optimizer="lbfgs", progress=False)
-        else:
-            cover_inputs(model, X)
-            fit_lm(model, X, y)
+            if grid < LM_FROM_GRID:
+                model.fit(X[:LBFGS_ROWS], y[:LBFGS_ROWS], steps=LBFGS_STEPS, optimizer="lbfgs", progress=False)
+            else:
+                cover_inputs(model, X)
+                fit_lm(model, X, y)
         with torch.no_grad():
             test = float(torch.sqrt(torch.mean((model(Xt) - yt) ** 2)))
         points.append({"grid": grid, "params": model.num_parameters(), "test": test,
@@ -143,10 +164,10 @@ def main(argv=None):
                         f"{min(p['test'] for p in points):.1e}" for name, (points, alpha) in results.items())
     text = (f"## Scaling laws: test RMSE against parameters over grid extension\n\n"
             f"`{command.strip()}` (commit {_report.commit()}, {(time.perf_counter() - started) / 60:.1f} min).\n"
-            f"Machine: {_report.machine()}. {_report.THREADS_NOTE}\n\n{summary} (theory for cubic splines: 4).\n\n"
+            f"Machine: {_report.machine()}; ISA {_report.isa()}. {_report.THREADS_NOTE}\n\n{summary} (theory for cubic splines: 4).\n\n"
             f"![scaling laws](scaling_laws.png)\n\n"
             + _report.table(["problem", "grid", "params", "test RMSE", "cumulative s"], rows) + "\n\n"
-            + " ".join(__doc__.split("\n\n")[1:3]).replace("\n", " "))
+            + "\n\n".join(__doc__.split("\n\n")[1:3]))
     _report.write_section("scaling", text)
 
 

@@ -40,6 +40,19 @@ def test_stages_reach_float64_rounding_on_fresh_points(one_d):
     assert kept[0].val_rmse > 1e3 * kept[-1].val_rmse
 
 
+def test_a_bessel_function_reaches_rounding_with_its_grid_from_the_periodogram():
+    import scipy.special
+
+    def j0(X):  # scipy's J0: torch.special.bessel_j0 is off by up to 4e-7 near |x| = 5
+        return torch.from_numpy(scipy.special.j0(20 * X.numpy()))
+
+    X, X_test = uniform_samples(8000, 1, seed=8), uniform_samples(3000, 1, seed=9)
+    model = fit_multistage(X, j0(X), stages=4, seed=0)
+    assert rmse(model, X_test, j0(X_test)) <= 1e-13
+    # J0(20x) ~ cos(20x - pi/4): 20 / pi = 6.4 cycles over [-1, 1], 9 intervals a cycle
+    assert 45 <= model.stages[0].grid <= 70
+
+
 def test_each_stage_fits_the_normalised_residual_of_the_ones_before(one_d):
     model, X, _ = one_d
     y = wang_lai(X)

@@ -224,7 +224,8 @@ class MultiStageKAN(nn.Module):
 def fit_multistage(X, y, stages: int = 4, *, width=None, k: int = 5, seed: int = 0, X_val=None, y_val=None,
                    val_fraction: float = 0.2, grids=(3, 5, 10), steps: int = 20, shrink: bool = True,
                    lm_steps: int = 100, max_grid: int | None = None, min_gain: float = 2.0,
-                   points_per_cycle: float = 9.0, structure_rows: int = 2000, log=None) -> MultiStageKAN:
+                   points_per_cycle: float = 9.0, structure_rows: int = 2000, grid_eps: float = 1.0,
+                   log=None) -> MultiStageKAN:
     """Fit (X, y) with up to ``stages`` KAN stages, each on the normalised residual of the
     ones before (see the module docstring); float64. Returns a :class:`MultiStageKAN` whose
     ``reports`` list what every stage did.
@@ -273,7 +274,7 @@ def fit_multistage(X, y, stages: int = 4, *, width=None, k: int = 5, seed: int =
         else:
             stage = _network_stage(X, target, X_val, (val_residual - shift) / scale, width, k, seed + s,
                                    grids, steps, shrink and s == 0, lm_steps, max_grid, min_gain, structure_rows,
-                                   floor / float(scale.max()))
+                                   floor / float(scale.max()), grid_eps)
             width, solver = [sum(w) for w in stage.width], "LBFGS + LM"
         _fold(stage, scale, shift)
         with torch.no_grad():
@@ -371,7 +372,7 @@ def _spline_stage(X, target, grid, k, seed) -> KAN:
 
 
 def _network_stage(X, target, X_val, t_val, width, k, seed, grids, steps, shrink, lm_steps, max_grid, min_gain,
-                   structure_rows, floor):
+                   structure_rows, floor, grid_eps):
     """A KAN of `width` fitted to target. Structure first, cheaply (cubic splines, the first
     `structure_rows` rows): LBFGS over `grids`, keeping the grid with the lowest validation
     RMSE (with few rows a fine grid overfits), optional shrink; then order k and
@@ -379,7 +380,7 @@ def _network_stage(X, target, X_val, t_val, width, k, seed, grids, steps, shrink
     from .prune import shrink as shrink_nodes
 
     Xs, ts = X[:structure_rows], target[:structure_rows]
-    stage = KAN(width, grid=grids[0], k=STRUCTURE_K, seed=seed)
+    stage = KAN(width, grid=grids[0], k=STRUCTURE_K, seed=seed, grid_eps=grid_eps)
     stage.set_scaling(X, target)
     best, best_val = stage, math.inf
     for grid in grids:
