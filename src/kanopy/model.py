@@ -277,10 +277,6 @@ class KAN(nn.Module):
 
     @property
     def backend(self) -> str:
-        return self.layers[0].backend
-
-    @backend.setter
-    def backend(self, name: str) -> None:
         """Kernels of every layer: "auto", "fused" or "torch".
 
         "auto" uses the fused C++ kernels on the CPU when they are available, "fused" requires them,
@@ -295,6 +291,12 @@ class KAN(nn.Module):
         'auto'
         >>> model.backend = "torch"
         """
+        return self.layers[0].backend
+
+    @backend.setter
+    def backend(self, name: str) -> None:
+        """Kernels for every layer: "auto" (fused C++ on CPU when available), "fused", "torch"
+        (pure PyTorch: any device, higher-order derivatives, torch.func)."""
         if name not in kernels.BACKENDS:
             raise ValueError(f"backend must be one of {kernels.BACKENDS}, got {name!r}")
         for layer in self.layers:
