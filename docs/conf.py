@@ -66,3 +66,18 @@ html_theme_options = {
 }
 html_static_path = []
 myst_heading_anchors = 3
+
+
+def _skip_member(app, what, name, obj, skip, options):
+    """Leave out what is not kanopy's own: scikit-learn's metadata-routing methods
+    (set_*_request) on the estimator, and names a documented module imports (kanopy.prune
+    imports dataclass and metrics.rmse)."""
+    if name.startswith("set_") and name.endswith("_request"):
+        return True
+    if what == "module" and getattr(obj, "__module__", "kanopy.prune") != "kanopy.prune":
+        return True
+    return None
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", _skip_member)

@@ -3,12 +3,14 @@ Reading a formula out of a KAN
 ==============================
 
 A KAN's edges are univariate functions, so a trained network can be read as a formula: snap
-every edge to a library function :math:`c\\,f(a x + b) + d`, let the affine parameters train,
-and collect the expression. The data here come from :math:`y = x^2 + \\sin 3t`, an additive
+every edge to a library function ``c * f(a*x + b) + d``, let the affine parameters train,
+and collect the expression. The data here come from ``y = x**2 + sin(3*t)``, an additive
 function, so the additive network ``[2, 1]`` (no hidden layer) is enough.
 (:func:`kanopy.discover` automates this search over structures; see the user guide.)
 """
 
+import matplotlib.pyplot as plt
+import numpy as np
 import torch
 
 import kanopy
@@ -23,8 +25,11 @@ for grid in (5, 10):
 
 # %%
 # The learned edges, drawn on the training samples:
-fig = model.plot(var_names=["x", "t"])
-fig  # noqa: B018 (shown by the gallery)
+panel = model.plot(var_names=["x", "t"])  # a matplotlib Figure of its own (pyplot untouched)
+panel.canvas.draw()
+fig, ax = plt.subplots(figsize=(4, 3.4))  # shown here through pyplot, which the gallery captures
+ax.imshow(np.asarray(panel.canvas.buffer_rgba()))
+ax.axis("off")
 
 # %%
 # Each edge's best library fits, ranked by R² against simplicity:

@@ -892,6 +892,10 @@ class KAN(nn.Module):
         l, i, j : int
             The edge: layer `l`, from input node `i` to output subnode `j`.
 
+        Returns
+        -------
+        None
+
         Raises
         ------
         ValueError
@@ -1138,6 +1142,10 @@ class KAN(nn.Module):
         include_fit_state : bool, default True
             Also store the optimizer state, so that ``fit(..., resume=True)`` continues after
             loading.
+
+        Returns
+        -------
+        None
 
         Examples
         --------
