@@ -2,7 +2,7 @@
 Fitting a smooth function to high accuracy
 ==========================================
 
-A ``[2, 5, 1]`` KAN fits :math:`f(x, y) = \\exp(\\sin \\pi x + y^2)` on :math:`[-1, 1]^2`.
+A ``[2, 5, 1]`` KAN fits ``f(x, y) = exp(sin(pi*x) + y**2)`` on ``[-1, 1]^2``.
 Grid extension refines the splines from coarse to fine; each refinement keeps the function
 and the optimizer continues from there.
 """

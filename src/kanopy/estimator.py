@@ -28,35 +28,92 @@ from .validation import as_matrix, check_finite, check_not_constant, check_rows
 
 
 class KANRegressor(RegressorMixin, BaseEstimator):
-    """Kolmogorov-Arnold Network regressor.
+    """Kolmogorov-Arnold Network regressor (scikit-learn estimator).
 
-    By default (``hidden``, ``grids`` and ``lamb`` "auto") the network is chosen on a
-    validation split of the training rows (``validation_fraction``, drawn from
-    ``random_state``): the mean, the linear model, the additive model and small hidden layers,
-    cheapest first, finer grids only while the validation error improves, each network kept
-    at its best validation state (early stopping after ``patience`` steps without
-    improvement), the simplest candidate not clearly worse than the best one chosen (see
-    :mod:`kanopy.selection`); with ``refit`` the chosen network is then trained again on all
-    the rows with the steps it kept. Inputs are clamped 5% of the training range beyond it.
+    By default (`hidden`, `grids` and `lamb` "auto") the network is chosen on a validation split
+    of the training rows (`validation_fraction`, drawn from `random_state`): the mean, the linear
+    model, the additive model and small hidden layers, cheapest first, finer grids only while the
+    validation error improves, each network kept at its best validation state (early stopping
+    after `patience` steps without improvement), the simplest candidate not clearly worse than
+    the best one chosen (see :mod:`kanopy.selection`); with `refit` the chosen network is then
+    trained again on all the rows with the steps it kept. Inputs are clamped 5% of the training
+    range beyond it. Works in Pipeline, GridSearchCV and clone; y may have several columns.
+    Needs scikit-learn (>= 1.6).
 
-    Given ``hidden`` (e.g. (5,); () is the additive model) and ``grids`` (e.g. (3, 10, 20)),
-    the network is [n_features, *hidden, n_outputs], fitted by grid extension with ``steps``
-    optimizer steps (``optimizer`` "lbfgs", "adam" or "lm") at each grid on all rows; with
-    ``patience`` an integer it stops early on the validation split as above. ``lamb`` > 0
-    adds the KAN sparsity regulariser, ``batch_size`` None means full batch, ``verbose``
-    shows progress bars. y may have several columns. Reproducible from ``random_state`` (an
-    int; None draws one).
+    Parameters
+    ----------
+    hidden : "auto" or tuple of int, default "auto"
+        Hidden layer sizes, e.g. ``(5,)``; ``()`` is the additive model.
+    grids : "auto" or tuple of int, default "auto"
+        The grid extension schedule, e.g. ``(3, 10, 20)``.
+    steps : int, default 50
+        Optimizer steps at each grid.
+    optimizer : {"lbfgs", "adam", "lm"}, default "lbfgs"
+        The optimizer.
+    k : int, default 3
+        Spline order.
+    lamb : "auto" or float, default "auto"
+        The KAN sparsity regulariser (0: none).
+    patience : "auto", int or None, default "auto"
+        Early stopping on the validation split after this many steps without improvement;
+        "auto": 10 in the search, none for a fixed schedule.
+    validation_fraction : float, default 0.2
+        Rows held out to choose the network (and for early stopping).
+    refit : bool, default True
+        Train the chosen network again on all rows with the steps it kept (False keeps the
+        validated state).
+    batch_size : int or None, default None
+        Rows per batch; None: full batch.
+    dtype : {"float64", "float32"}, default "float64"
+        Floating-point type of the network.
+    symbolic : bool, default False
+        After fitting, prune, snap every edge to a library function, refit the affine
+        parameters and expose ``formula_``; ``predict`` then uses that network.
+    random_state : int or None, default 0
+        Seed of everything (None draws one).
+    verbose : bool, default False
+        Show progress bars.
 
-    Attributes after ``fit``: ``model_`` (the fitted :class:`kanopy.KAN`), ``stages_`` (one
-    :class:`kanopy.recipe.Stage` per grid of its training, with its history), with a
-    validation split ``selection_`` (a summary of every candidate tried, in order, the chosen
-    one marked), ``validation_rmse_`` and ``validation_score_`` (RMSE and R² of the chosen
-    network on the validation rows, before any refit) and ``baseline_rmse_`` (the RMSE there
-    of predicting the training mean; a UserWarning says when no network beat it),
-    ``n_features_in_``, ``formula_`` (with ``symbolic=True``: one sympy expression per output
-    in the feature names, input and output scaling undone; every edge is then snapped to a
-    library function after pruning and the affine parameters refitted, and ``predict`` uses
-    that network), ``feature_names_in_`` (when X has string column names) and ``n_outputs_``.
+    Attributes
+    ----------
+    model_ : KAN
+        The fitted network; its buffers carry the data scaling, so ``model_(X)`` predicts from
+        raw inputs.
+    stages_ : list of kanopy.recipe.Stage
+        One per grid of its training, with its history.
+    selection_ : list
+        With a validation split: a summary of every candidate tried, in order, the chosen one
+        marked.
+    validation_rmse_, validation_score_ : float
+        RMSE and R^2 of the chosen network on the validation rows, before any refit.
+    baseline_rmse_ : float
+        The RMSE there of predicting the training mean (a UserWarning says when no network
+        beat it).
+    formula_ : list of sympy.Expr
+        With ``symbolic=True``: one expression per output in the feature names, scaling undone.
+    n_features_in_ : int
+        Number of features seen in fit.
+    feature_names_in_ : numpy.ndarray
+        Names of the features (when X has string column names).
+    n_outputs_ : int
+        Number of outputs.
+
+    See Also
+    --------
+    kanopy.KAN : the network itself.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kanopy import KANRegressor
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.uniform(-1, 1, (200, 2))
+    >>> y = np.sin(2 * X[:, 0]) + X[:, 1] / 2
+    >>> reg = KANRegressor(hidden=(), grids=(3, 5), steps=10).fit(X, y)  # a fixed schedule
+    >>> reg.predict(X[:3]).shape
+    (3,)
+    >>> reg.score(X, y) > 0.99
+    True
     """
 
     def __init__(self, hidden="auto", grids="auto", steps=50, optimizer="lbfgs", k=3, lamb="auto", patience="auto",
@@ -78,6 +135,41 @@ class KANRegressor(RegressorMixin, BaseEstimator):
         self.verbose = verbose
 
     def fit(self, X, y):
+        """Fit the regressor on (X, y): the default recipe's search, or the fixed schedule given.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training inputs (finite).
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            Training targets (finite).
+
+        Returns
+        -------
+        KANRegressor
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            For NaN or infinite values (naming the row and column), mismatched shapes, too few
+            rows, or a bad parameter (naming it).
+
+        Warns
+        -----
+        UserWarning
+            When no network beats predicting the mean on the validation rows, or a fixed schedule's
+            network has more parameters than training rows.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from kanopy import KANRegressor
+        >>> X = np.linspace(-1, 1, 100)[:, None]
+        >>> reg = KANRegressor(hidden=(), grids=(5,), steps=5).fit(X, X[:, 0] ** 2)
+        >>> reg.n_features_in_, reg.n_outputs_
+        (1, 1)
+        """
         _check_finite_target(y)  # before scikit-learn's check, which does not name the row
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64,
                              ensure_all_finite=False)
@@ -103,6 +195,34 @@ class KANRegressor(RegressorMixin, BaseEstimator):
         return self
 
     def predict(self, X) -> np.ndarray:
+        """Predict with the fitted network.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs (finite).
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape ``(n_samples,)`` when y was 1-D in fit, else ``(n_samples, n_outputs)``.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            Before fit.
+        ValueError
+            For bad inputs (NaN, inf, the wrong number of features).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from kanopy import KANRegressor
+        >>> X = np.linspace(-1, 1, 100)[:, None]
+        >>> reg = KANRegressor(hidden=(), grids=(5,), steps=10).fit(X, 2 * X[:, 0])
+        >>> np.abs(reg.predict([[0.5]]) - 1.0) < 1e-2
+        array([ True])
+        """
         check_is_fitted(self)
         X = validate_data(self, X, reset=False, dtype=np.float64, ensure_all_finite=False)
         X_t = as_matrix(X, "X", dtype=self.model_.dtype, device=self.model_.device)

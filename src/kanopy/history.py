@@ -7,22 +7,52 @@ from dataclasses import dataclass, field
 
 @dataclass
 class History:
-    """Per-step record of a fit.
+    """Per-step record of a fit, returned by :meth:`KAN.fit`.
 
-    ``loss`` is the training loss named ``loss_name`` (its data term, without the
-    regulariser ``reg``) on the step's batch, ``metric`` the task's metric named
-    ``metric_name`` ("rmse" for regression, "accuracy" for classification) on that batch,
-    both where the optimizer measured its loss (Adam: before its update; LBFGS, LM: where the
-    step ended); ``val_loss`` and ``val_metric`` on the validation data after the step (None
-    without). ``epoch`` and ``batch`` (1-based) say where in the data the step was.
-    ``train_rmse`` and ``val_rmse`` are the metric's lists for regression (None entries for
-    classification).
+    ``loss`` is the training loss named ``loss_name`` (its data term, without the regulariser
+    ``reg``) on the step's batch, ``metric`` the task's metric named ``metric_name`` ("rmse" for
+    regression, "accuracy" for classification) on that batch, both where the optimizer measured
+    its loss (Adam: before its update; LBFGS, LM: where the step ended); ``val_loss`` and
+    ``val_metric`` on the validation data after the step (None without). ``epoch`` and ``batch``
+    (1-based) say where in the data the step was. ``history["loss"]`` is ``history.loss``.
 
-    With early stopping (``patience``), ``best_step`` is the step whose state the model was
-    put back to (0, or the step a resumed fit started from, when no step improved on it) and
-    ``stopped_early`` says whether the fit ended because its patience ran out. A fit stopped
-    by a non-finite loss or gradient names the step in ``nonfinite_step``; ``message`` says
-    why a fit ended before its steps were done (None otherwise)."""
+    Parameters
+    ----------
+    loss_name : str, default "mse"
+        Name of the loss.
+    metric_name : str, default "rmse"
+        Name of the metric: "rmse" or "accuracy".
+    step, epoch, batch : list of int
+        Per step: the step number (counting a resumed fit's earlier steps), the epoch and the
+        batch (1-based).
+    loss, metric : list of float
+        Per step: the training loss and metric on the step's batch.
+    val_loss, val_metric : list of float or None
+        Per step: on the validation data (None without).
+    reg : list of float
+        Per step: the sparsity regulariser (0 without ``lamb``).
+    seconds : list of float
+        Per step: time since the fit began.
+    best_step : int or None
+        With early stopping (``patience``): the step whose state the model was put back to (0,
+        or the step a resumed fit started from, when no step improved on it).
+    stopped_early : bool
+        Whether the fit ended because its patience ran out.
+    nonfinite_step : int or None
+        The step whose loss or gradient was not finite (the fit stopped there).
+    message : str or None
+        Why a fit ended before its steps were done (None otherwise).
+
+    Examples
+    --------
+    >>> import torch, kanopy
+    >>> X = torch.rand(100, 1, dtype=torch.float64)
+    >>> history = kanopy.KAN([1, 1], seed=0).fit(X, X ** 2, steps=5, progress=False)
+    >>> len(history), history.step
+    (5, [1, 2, 3, 4, 5])
+    >>> history.train_rmse == history.metric
+    True
+    """
 
     loss_name: str = "mse"
     metric_name: str = "rmse"
@@ -44,10 +74,26 @@ class History:
 
     @property
     def train_rmse(self) -> list:
+        """The training RMSE per step (None entries for classification).
+
+        Examples
+        --------
+        >>> from kanopy import History
+        >>> History(metric_name="accuracy", step=[1], metric=[0.9]).train_rmse
+        [None]
+        """
         return self.metric if self.metric_name == "rmse" else [None] * len(self.step)
 
     @property
     def val_rmse(self) -> list:
+        """The validation RMSE per step (None entries for classification or without validation data).
+
+        Examples
+        --------
+        >>> from kanopy import History
+        >>> History(step=[1], val_metric=[0.5]).val_rmse
+        [0.5]
+        """
         return self.val_metric if self.metric_name == "rmse" else [None] * len(self.step)
 
     def __getitem__(self, key: str) -> list:
@@ -62,7 +108,19 @@ class History:
             getattr(self, key).append(value)
 
     def summary(self) -> str:
-        """The last step's figures: "train 1.2e-03  val 1.5e-03" (RMSE), or the loss and metric."""
+        """Summarise the last step's figures in one line.
+
+        Returns
+        -------
+        str
+            "train 1.2e-03  val 1.5e-03" for regression (RMSE), else the loss and metric.
+
+        Examples
+        --------
+        >>> from kanopy import History
+        >>> History(step=[1], metric=[1.234e-3], val_metric=[None]).summary()
+        'train 1.23e-03'
+        """
         val = self.val_metric[-1]
         if self.metric_name == "rmse":
             return f"train {self.metric[-1]:.2e}" + ("" if val is None else f"  val {val:.2e}")
@@ -74,6 +132,19 @@ class History:
             del getattr(self, key)[length:]
 
     def to_dict(self) -> dict:
+        """Return the record as plain data (JSON-able).
+
+        Returns
+        -------
+        dict
+            Every per-step list, ``train_rmse``, ``val_rmse`` and the fit's outcome fields.
+
+        Examples
+        --------
+        >>> from kanopy import History
+        >>> sorted(History().to_dict())[:3]
+        ['batch', 'best_step', 'epoch']
+        """
         out = {k: list(getattr(self, k)) for k in self.PER_STEP}
         out.update(train_rmse=list(self.train_rmse), val_rmse=list(self.val_rmse), loss_name=self.loss_name,
                    metric_name=self.metric_name, best_step=self.best_step, stopped_early=self.stopped_early,

@@ -36,7 +36,23 @@ _MAX_HEADER = 100 * 1024 * 1024
 
 
 class ModelFileError(ValueError):
-    """A file that cannot be read as a kanopy model."""
+    """A file that cannot be read as a kanopy model (a ValueError).
+
+    Raised by :func:`kanopy.load` for missing, truncated, damaged or foreign files, pickles
+    (never unpickled) and unsupported format versions; the message names the file and the
+    problem.
+
+    Examples
+    --------
+    >>> import kanopy
+    >>> try:
+    ...     kanopy.load("no-such-file.kan")
+    ... except kanopy.ModelFileError as err:
+    ...     print(err)
+    no-such-file.kan: no such model file
+    >>> issubclass(kanopy.ModelFileError, ValueError)
+    True
+    """
 
 
 def save_model(model, path, include_fit_state: bool = True) -> None:

@@ -15,11 +15,57 @@ from .symbolic.edges import SymbolicEdges
 
 
 class KANLayer(nn.Module):
-    """One KAN layer with ``in_dim * out_dim`` spline edges.
+    """One KAN layer: ``in_dim * out_dim`` edges, each a learnable univariate function.
 
-    Parameters (all per edge unless stated): ``coef`` (in, G+k, out) spline coefficients,
-    ``scale_base`` and ``scale_sp`` (in, out), ``bias`` (out,). Buffers: ``knots``
-    (in, G+2k+1) and ``mask`` (in, out).
+    Edge ``i -> j`` computes ``mask_ij * (scale_base_ij * b(x_i) + scale_sp_ij * spline_ij(x_i))``
+    and output `j` is the sum over `i` plus ``bias_j``. Trainable tensors: ``coef``
+    ``(in, G+k, out)`` (spline coefficients), ``scale_base`` and ``scale_sp`` ``(in, out)``,
+    ``bias`` ``(out,)``; buffers: ``knots`` ``(in, G+2k+1)`` and ``mask`` ``(in, out)``.
+    Edges snapped to formulas live in ``symbolic``. :class:`KAN` builds its layers; build one
+    yourself to use it inside your own module.
+
+    Parameters
+    ----------
+    in_dim, out_dim : int
+        Number of inputs and outputs.
+    grid : int, default 5
+        Grid intervals `G` of every spline.
+    k : int, default 3
+        Spline order.
+    base_fn : str, default "silu"
+        The residual base function `b` (see ``kanopy.functions.BASE_FUNCTIONS``).
+    grid_range : tuple of float, default (-1.0, 1.0)
+        The initial domain of the splines.
+    grid_eps : float, default 1.0
+        Blend of uniform (1) and quantile (0) knots in :meth:`update_grid`.
+    noise_scale : float, default 0.3
+        Amplitude of the random initial splines (divided by `grid`).
+    scale_base_mu, scale_base_sigma : float, default 0.0 and 1.0
+        Initial base scales ``(mu + sigma * U(-1, 1)) / sqrt(in_dim)``.
+    scale_sp : float, default 1.0
+        Initial spline scale (divided by ``sqrt(in_dim)``).
+    sp_trainable, sb_trainable, bias_trainable : bool, default True, True, False
+        Which of ``scale_sp``, ``scale_base`` and ``bias`` train.
+    generator : torch.Generator, optional
+        Source of the random initialisation.
+    dtype : torch.dtype, default torch.float32
+        Type of the parameters (:class:`KAN` passes float64 by default).
+    device : str or torch.device, optional
+        Where the parameters live.
+
+    Raises
+    ------
+    ValueError
+        For non-positive sizes, a bad grid, order, base function, grid range or grid_eps.
+
+    Examples
+    --------
+    >>> import torch, kanopy
+    >>> layer = kanopy.KANLayer(3, 2, grid=5, dtype=torch.float64)
+    >>> layer(torch.zeros(4, 3, dtype=torch.float64)).shape
+    torch.Size([4, 2])
+    >>> layer.coef.shape  # (in, G + k, out)
+    torch.Size([3, 8, 2])
     """
 
     def __init__(
@@ -80,11 +126,26 @@ class KANLayer(nn.Module):
     # ----------------------------------------------------------------- properties
     @property
     def grid(self) -> int:
+        """Number of grid intervals `G`.
+
+        Examples
+        --------
+        >>> import kanopy
+        >>> kanopy.KANLayer(1, 1, grid=7).grid
+        7
+        """
         return self.knots.shape[1] - 2 * self.k - 1
 
     @property
     def uniform(self) -> bool:
-        """Whether every input's knots are equally spaced (cached on the knots' version)."""
+        """Whether every input's knots are equally spaced (cached on the knots' version).
+
+        Examples
+        --------
+        >>> import kanopy
+        >>> kanopy.KANLayer(1, 1).uniform
+        True
+        """
         key = (self.knots.data_ptr(), self.knots._version, self.knots.shape)
         if key != self._uniform_key:
             self._uniform = basis.is_uniform(self.knots)
@@ -93,32 +154,138 @@ class KANLayer(nn.Module):
 
     @property
     def plain(self) -> bool:
-        """True when every edge is a spline plus base branch (no symbolic edges)."""
+        """Whether every edge is a spline plus base branch (no symbolic edges).
+
+        Examples
+        --------
+        >>> import kanopy
+        >>> kanopy.KANLayer(2, 1).plain
+        True
+        """
         return self.symbolic.count == 0
 
     def numeric_mask(self) -> torch.Tensor:
-        """Mask of the edges computed by splines: active and not symbolic (in, out)."""
+        """Mask of the edges computed by splines: active and not symbolic.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape ``(in, out)``, 1 for numeric active edges, else 0.
+
+        Examples
+        --------
+        >>> import kanopy
+        >>> kanopy.KANLayer(2, 1).numeric_mask()
+        tensor([[1.],
+                [1.]])
+        """
         return self.mask if self.plain else self.mask * (1 - self.symbolic.active)
 
     def domain(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The interval each input's spline covers.
+
+        Returns
+        -------
+        tuple of torch.Tensor
+            ``(low, high)``, each of shape ``(in,)``.
+
+        Examples
+        --------
+        >>> import kanopy
+        >>> kanopy.KANLayer(1, 1).domain()
+        (tensor([-1.]), tensor([1.]))
+        """
         return basis.domain(self.knots, self.k)
 
     def base(self, x: torch.Tensor) -> torch.Tensor:
+        """The residual base function applied elementwise.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Any shape.
+
+        Returns
+        -------
+        torch.Tensor
+            ``b(x)``, the same shape.
+
+        Examples
+        --------
+        >>> import torch, kanopy
+        >>> kanopy.KANLayer(1, 1, base_fn="silu").base(torch.tensor([0.0]))
+        tensor([0.])
+        """
         return BASE_FUNCTIONS[self.base_fn](x)
 
     # -------------------------------------------------------------------- forward
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (N, in) -> (N, out)."""
+        """Evaluate the layer (fused C++ kernels on the CPU when available).
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Inputs, shape ``(N, in)``.
+
+        Returns
+        -------
+        torch.Tensor
+            Outputs, shape ``(N, out)``.
+
+        Examples
+        --------
+        >>> import torch, kanopy
+        >>> kanopy.KANLayer(3, 2)(torch.zeros(4, 3)).shape
+        torch.Size([4, 2])
+        """
         y = kernels.layer_forward(x, self.knots, self.coef, self.scale_sp, self.scale_base, self.numeric_mask(),
                                   self.bias, self.k, self.uniform, self.base_fn, self.backend)
         return y if self.plain else y + self.symbolic(x, self.mask)
 
     def spline_values(self, x: torch.Tensor) -> torch.Tensor:
-        """Raw spline of every edge (no scales, no mask): (N, in, out)."""
+        """Evaluate the raw spline of every edge (no scales, no mask).
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Inputs, shape ``(N, in)``.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape ``(N, in, out)``.
+
+        Examples
+        --------
+        >>> import torch, kanopy
+        >>> kanopy.KANLayer(3, 2).spline_values(torch.zeros(4, 3)).shape
+        torch.Size([4, 3, 2])
+        """
         return basis.evaluate(x, self.knots, self.coef, self.k)
 
     def edge_values(self, x: torch.Tensor) -> torch.Tensor:
-        """The activation of every edge, phi_ij(x_i): (N, in, out). Built only on request."""
+        """Evaluate the activation of every edge, ``phi_ij(x_i)``.
+
+        Built only on request (plots, pruning, regularisation); :meth:`forward` never stores it.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Inputs, shape ``(N, in)``.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape ``(N, in, out)``; summed over inputs, plus the bias, it is the layer's output.
+
+        Examples
+        --------
+        >>> import torch, kanopy
+        >>> layer = kanopy.KANLayer(3, 2)
+        >>> x = torch.rand(4, 3)
+        >>> torch.allclose(layer.edge_values(x).sum(dim=1) + layer.bias, layer(x), atol=1e-6)
+        True
+        """
         mask = self.numeric_mask()
         coef = self.coef * (mask * self.scale_sp).unsqueeze(1)
         edges = basis.evaluate(x, self.knots, coef, self.k) + self.base(x).unsqueeze(-1) * (mask * self.scale_base)
@@ -127,14 +294,29 @@ class KANLayer(nn.Module):
     # ---------------------------------------------------------------- grid moves
     @torch.no_grad()
     def update_grid(self, x: torch.Tensor, grid_eps: float | None = None) -> None:
-        """Move the knots to the distribution of x (N, in) and refit the splines to keep them.
+        """Move the knots to the distribution of x and refit the splines to keep them.
 
-        Knots = grid_eps * uniform + (1 - grid_eps) * sample quantiles over [min x, max x]
-        (the default grid_eps = 1 keeps them uniform over the data's range: as accurate as
-        quantile knots on our benchmarks and faster to evaluate; pykan uses 0.02);
-        an input whose samples are all equal keeps its knots. Coefficients are refit by least
-        squares on the samples (plus a light set of quadrature points, so that no interval
-        is left undetermined)."""
+        Knots are ``grid_eps * uniform + (1 - grid_eps) * sample quantiles`` over ``[min x, max x]``
+        (the default ``grid_eps = 1`` keeps them uniform over the data's range: as accurate as
+        quantile knots on our benchmarks and faster to evaluate; pykan uses 0.02); an input whose
+        samples are all equal keeps its knots. Coefficients are refit by least squares on the
+        samples (plus a light set of quadrature points, so that no interval is left undetermined).
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Samples, shape ``(N, in)``.
+        grid_eps : float, optional
+            Overrides the layer's ``grid_eps``.
+
+        Examples
+        --------
+        >>> import torch, kanopy
+        >>> layer = kanopy.KANLayer(1, 1, dtype=torch.float64)
+        >>> layer.update_grid(torch.linspace(0, 2, 50, dtype=torch.float64)[:, None])
+        >>> layer.domain()
+        (tensor([0.], dtype=torch.float64), tensor([2.], dtype=torch.float64))
+        """
         eps = self.grid_eps if grid_eps is None else grid_eps
         G, k = self.grid, self.k
         xs = torch.sort(x.detach().to(self.knots.dtype), dim=0).values  # (N, in)
@@ -152,10 +334,37 @@ class KANLayer(nn.Module):
 
     @torch.no_grad()
     def refine(self, grid: int) -> "KANLayer":
-        """Grid extension: G -> grid intervals over the same domain, keeping the edge functions.
+        """Extend the grid: `G` to `grid` intervals over the same domain, the edge functions kept.
 
-        New knots interpolate the old ones, so when grid is a multiple of G the new spline
-        space contains the old one and the functions are kept to rounding error."""
+        New knots interpolate the old ones, so when `grid` is a multiple of `G` the new spline space
+        contains the old one and the functions are kept to rounding error.
+
+        Parameters
+        ----------
+        grid : int
+            The new number of intervals.
+
+        Returns
+        -------
+        KANLayer
+            The layer itself.
+
+        Raises
+        ------
+        ValueError
+            If `grid` is not a positive integer.
+
+        Examples
+        --------
+        >>> import torch, kanopy
+        >>> layer = kanopy.KANLayer(1, 1, grid=5, dtype=torch.float64)
+        >>> x = torch.linspace(-1, 1, 9, dtype=torch.float64)[:, None]
+        >>> with torch.no_grad():
+        ...     before = layer(x)
+        ...     after = layer.refine(10)(x)
+        >>> layer.grid, bool(torch.allclose(before, after, atol=1e-12))
+        (10, True)
+        """
         basis.check_grid_size(grid)
         k, G = self.k, self.grid
         old_interior = self.knots[:, k : G + k + 1]  # (in, G+1)

@@ -72,9 +72,24 @@ class MultiStageKAN(nn.Module):
     """The sum of KAN stages: ``model(x) = stages[0](x) + stages[1](x) + ...``.
 
     Each stage is a :class:`~kanopy.KAN` with the stage's scale in its output map, so
-    ``model.stages[s]`` can be plotted, pruned or snapped to symbols like any KAN.
+    ``model.stages[s]`` can be plotted, pruned or snapped to symbols like any KAN, and the
+    formula of the sum is the sum of the stages' formulas. :func:`fit_multistage` builds one;
+    ``reports`` then lists what every stage did.
 
-    >>> model = MultiStageKAN([KAN([1, 1], grid=5, seed=0), KAN([1, 1], grid=10, seed=1)])
+    Parameters
+    ----------
+    stages : iterable of KAN
+        At least one; all with the same inputs, outputs and dtype.
+
+    Raises
+    ------
+    ValueError
+        For no stages, a stage that is not a KAN, or stages that disagree.
+
+    Examples
+    --------
+    >>> import torch, kanopy
+    >>> model = kanopy.MultiStageKAN([kanopy.KAN([1, 1], grid=5, seed=0), kanopy.KAN([1, 1], grid=10, seed=1)])
     >>> model(torch.zeros(3, 1, dtype=torch.float64)).shape
     torch.Size([3, 1])
     """
@@ -122,44 +137,178 @@ class MultiStageKAN(nn.Module):
 
     # -------------------------------------------------------------------- forward
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x: (N, n_inputs) -> (N, n_outputs); largest stage first, so small corrections are
-        added to the running sum last."""
+        """Evaluate the sum of the stages, largest stage first.
+
+        Small corrections are added to the running sum last.
+
+        Parameters
+        ----------
+        x : torch.Tensor
+            Inputs, shape ``(N, n_inputs)``.
+
+        Returns
+        -------
+        torch.Tensor
+            Shape ``(N, n_outputs)``.
+
+        Examples
+        --------
+        >>> import torch, kanopy
+        >>> model = kanopy.MultiStageKAN([kanopy.KAN([1, 1], grid=5, seed=0), kanopy.KAN([1, 1], grid=10, seed=1)])
+        >>> x = torch.rand(4, 1, dtype=torch.float64)
+        >>> torch.equal(model(x), model.stages[0](x) + model.stages[1](x))
+        True
+        """
         out = self.stages[0](x)
         for stage in self.stages[1:]:
             out = out + stage(x)
         return out
 
     def predict(self, X) -> np.ndarray:
-        """Predictions for array-like X (N, n_inputs) as a float64 NumPy array: (N,) for one
-        output, else (N, n_outputs)."""
+        """Predict for array-like X, as a float64 NumPy array.
+
+        Parameters
+        ----------
+        X : array-like
+            Inputs, shape ``(N, n_inputs)``.
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape ``(N,)`` for one output, else ``(N, n_outputs)``.
+
+        Raises
+        ------
+        ValueError
+            When X is not a finite ``(N, n_inputs)`` matrix.
+
+        Examples
+        --------
+        >>> import torch, kanopy
+        >>> model = kanopy.MultiStageKAN([kanopy.KAN([1, 1], grid=5, seed=0), kanopy.KAN([1, 1], grid=10, seed=1)])
+        >>> model.predict([[0.0], [0.5]]).shape
+        (2,)
+        """
         X = as_matrix(X, "X", dtype=self.dtype, device=self.device, columns=self.n_inputs)
         with torch.no_grad():
             pred = self(X).cpu().numpy().astype(np.float64)
         return pred[:, 0] if self.n_outputs == 1 else pred
 
     def remember(self, X, max_samples: int = 2000) -> "MultiStageKAN":
-        """Keep (rows of) X in every stage for plots and symbolic fitting (see KAN.remember)."""
+        """Keep (rows of) X in every stage for plots and symbolic fitting (see :meth:`KAN.remember`).
+
+        Parameters
+        ----------
+        X : array-like
+            Inputs, shape ``(N, n_inputs)``.
+        max_samples : int, default 2000
+            At most this many rows are kept.
+
+        Returns
+        -------
+        MultiStageKAN
+            The model itself.
+
+        Examples
+        --------
+        >>> import torch, kanopy
+        >>> model = kanopy.MultiStageKAN([kanopy.KAN([1, 1], grid=5, seed=0), kanopy.KAN([1, 1], grid=10, seed=1)])
+        >>> model.remember(torch.rand(10, 1, dtype=torch.float64)).samples.shape
+        torch.Size([10, 1])
+        """
         for stage in self.stages:
             stage.remember(X, max_samples)
         return self
 
     # --------------------------------------------------------------- KAN tools
     def prune(self, X=None, node_threshold: float = 1e-2, edge_threshold: float | None = None) -> "MultiStageKAN":
-        """A copy with every stage pruned on X (see KAN.prune); scores are scale free, so one
-        threshold means the same for every stage."""
+        """Return a copy with every stage pruned on X (see :meth:`KAN.prune`).
+
+        Scores are scale free, so one threshold means the same for every stage.
+
+        Parameters
+        ----------
+        X : array-like, optional
+            Inputs to score on; default the samples of the last fit.
+        node_threshold : float, default 1e-2
+            Hidden nodes scoring below this are removed.
+        edge_threshold : float, optional
+            Edges scoring below this are masked off.
+
+        Returns
+        -------
+        MultiStageKAN
+            The pruned copy.
+
+        Examples
+        --------
+        >>> import torch, kanopy
+        >>> model = kanopy.MultiStageKAN([kanopy.KAN([2, 3, 1], seed=0), kanopy.KAN([2, 3, 1], seed=1)])
+        >>> pruned = model.prune(torch.rand(50, 2, dtype=torch.float64))
+        >>> len(pruned.stages)
+        2
+        """
         pruned = MultiStageKAN([stage.prune(X, node_threshold=node_threshold, edge_threshold=edge_threshold)
                                 for stage in self.stages])
         pruned.info = dict(self.info)
         return pruned
 
     def auto_symbolic(self, **options) -> list[dict]:
-        """Snap the edges of every stage (KAN.auto_symbolic); one result per stage."""
+        """Snap the edges of every stage (:meth:`KAN.auto_symbolic`).
+
+        Parameters
+        ----------
+        **options
+            Those of :meth:`KAN.auto_symbolic`, applied per stage.
+
+        Returns
+        -------
+        list of dict
+            One result per stage.
+
+        Examples
+        --------
+        >>> import torch, kanopy
+        >>> x = torch.linspace(-1, 1, 100, dtype=torch.float64)[:, None]
+        >>> model = kanopy.MultiStageKAN([kanopy.KAN([1, 1], seed=0), kanopy.KAN([1, 1], seed=1)]).remember(x)
+        >>> [len(chosen) for chosen in model.auto_symbolic(names=["x", "x^2"])]
+        [1, 1]
+        """
         return [stage.auto_symbolic(**options) for stage in self.stages]
 
     def symbolic_formula(self, var_names=None, simplify: bool = True, **options) -> list:
-        """One sympy expression per output: the sum over stages of each stage's formula
-        (whose output map carries the stage's scale). Every stage must be symbolic;
-        options are those of KAN.symbolic_formula, applied per stage."""
+        """Return one sympy expression per output: the sum over stages of their formulas.
+
+        Every stage must be symbolic (each stage's output map carries its scale).
+
+        Parameters
+        ----------
+        var_names : list of str, optional
+            Names of the inputs; default ``x_1, x_2, ...``.
+        simplify : bool, default True
+            Expand and tidy the sum.
+        **options
+            Those of :meth:`KAN.symbolic_formula`, applied per stage.
+
+        Returns
+        -------
+        list of sympy.Expr
+            One expression per output.
+
+        Raises
+        ------
+        ValueError
+            When a stage has numeric edges left.
+
+        Examples
+        --------
+        >>> import kanopy
+        >>> stages = [kanopy.KAN([1, 1], seed=0), kanopy.KAN([1, 1], seed=1)]
+        >>> for stage in stages:
+        ...     stage.fix_symbolic(0, 0, 0, "x", fit=False)
+        >>> kanopy.MultiStageKAN(stages).symbolic_formula(var_names=["t"])
+        [2*t]
+        """
         import sympy
 
         per_stage = [stage.symbolic_formula(var_names=var_names, simplify=simplify, **options)
@@ -168,8 +317,31 @@ class MultiStageKAN(nn.Module):
         return [sympy.expand(e) if simplify else e for e in total]
 
     def plot(self, path=None, X=None, dpi: int = 150, **options):
-        """One panel per stage (KAN.plot of each, titled with its scale), side by side;
-        saved to `path` when given. Returns the matplotlib Figure."""
+        """Draw every stage (:meth:`KAN.plot`, titled with its scale), side by side.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path, optional
+            Save the figure there.
+        X : array-like, optional
+            Inputs to draw on; default the samples of the last fit.
+        dpi : int, default 150
+            Resolution of the panels.
+        **options
+            Passed to :meth:`KAN.plot` of each stage.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+            The figure.
+
+        Examples
+        --------
+        >>> import torch, kanopy
+        >>> model = kanopy.MultiStageKAN([kanopy.KAN([1, 1], grid=5, seed=0), kanopy.KAN([1, 1], grid=10, seed=1)])
+        >>> type(model.plot()).__name__
+        'Figure'
+        """
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
 
@@ -211,7 +383,23 @@ class MultiStageKAN(nn.Module):
         return model
 
     def save(self, path) -> None:
-        """Write a safetensors model file (atomically); ``kanopy.load`` reads it back."""
+        """Write a safetensors model file (atomically); :func:`kanopy.load` reads it back.
+
+        Parameters
+        ----------
+        path : str or pathlib.Path
+            Where to write.
+
+        Examples
+        --------
+        >>> import os, tempfile
+        >>> import torch, kanopy
+        >>> model = kanopy.MultiStageKAN([kanopy.KAN([1, 1], grid=5, seed=0), kanopy.KAN([1, 1], grid=10, seed=1)])
+        >>> path = os.path.join(tempfile.mkdtemp(), "stages.kan")
+        >>> model.save(path)
+        >>> type(kanopy.load(path)).__name__
+        'MultiStageKAN'
+        """
         from .io import save_model
 
         save_model(self, path)
@@ -226,21 +414,80 @@ def fit_multistage(X, y, stages: int = 4, *, width=None, k: int = 5, seed: int =
                    lm_steps: int = 100, max_grid: int | None = None, min_gain: float = 2.0,
                    points_per_cycle: float = 9.0, structure_rows: int = 2000, grid_eps: float = 1.0,
                    log=None) -> MultiStageKAN:
-    """Fit (X, y) with up to ``stages`` KAN stages, each on the normalised residual of the
-    ones before (see the module docstring); float64. Returns a :class:`MultiStageKAN` whose
-    ``reports`` list what every stage did.
+    """Fit (X, y) with up to `stages` KAN stages, each on the normalised residual of the ones before.
 
-    width: of the networks for several inputs (default [n_in, 2 n_in + 1, n_out]; ignored
-    for one input, where stages are splines); k: spline order (5: the error falls as
-    h^6 with the knot spacing h); X_val, y_val: validation data (default: ``val_fraction``
-    of the rows, drawn from ``seed``), which decides whether a stage or a grid doubling is
-    kept; grids, steps: the LBFGS grid extension of a network stage; shrink: remove the
-    hidden nodes stage 1 does not need; lm_steps: most Levenberg-Marquardt steps per grid;
-    max_grid: the finest grid (default: the largest whose parameters are at most a quarter
-    of the training rows); min_gain: a grid doubling must divide the validation RMSE by at
-    least this; points_per_cycle: grid intervals per cycle of a residual's dominant
-    frequency; structure_rows: rows the structure search of a network stage uses; log: a
-    callable receiving one line per stage (e.g. ``print``)."""
+    Stage 1 fits the target; stage `s` fits the residual of stages ``1..s-1``, normalised to
+    zero mean and unit variance, so every stage solves a well-scaled problem (the multi-stage
+    networks of Wang & Lai 2023, with KANs; see :mod:`kanopy.multistage`). One input: spline
+    stages solved exactly by banded least squares, on grids chosen from the residual's
+    frequency content. Several inputs: stage 1 learns the structure (LBFGS with grid extension,
+    then, with `shrink`, greedy removal of unneeded hidden nodes, then Levenberg-Marquardt while
+    doubling the grid helps); later stages fit the residual by the same schedule. A stage is
+    kept only when it lowers the validation RMSE. Everything runs in float64.
+
+    Parameters
+    ----------
+    X : array-like
+        Inputs, shape ``(N, n)``.
+    y : array-like
+        Targets, shape ``(N,)`` or ``(N, n_out)``.
+    stages : int, default 4
+        The most stages.
+    width : list, optional
+        Of the networks for several inputs (default ``[n, 2 n + 1, n_out]``; ignored for one
+        input, where stages are splines).
+    k : int, default 5
+        Spline order (5: the error falls as h^6 with the knot spacing h).
+    seed : int, default 0
+        Seed of the validation split and the networks.
+    X_val, y_val : array-like, optional
+        Validation data, which decide whether a stage or a grid doubling is kept; default
+        `val_fraction` of the rows.
+    val_fraction : float, default 0.2
+        Rows held out when no validation data are given.
+    grids : tuple of int, default (3, 5, 10)
+        The LBFGS grid extension of a network stage.
+    steps : int, default 20
+        LBFGS steps per grid of a network stage.
+    shrink : bool, default True
+        Remove the hidden nodes stage 1 does not need (:func:`kanopy.prune.shrink`).
+    lm_steps : int, default 100
+        Most Levenberg-Marquardt steps per grid.
+    max_grid : int, optional
+        The finest grid (default: the largest whose parameters are at most a quarter of the
+        training rows).
+    min_gain : float, default 2.0
+        A grid doubling must divide the validation RMSE by at least this.
+    points_per_cycle : float, default 9.0
+        Grid intervals per cycle of a residual's dominant frequency.
+    structure_rows : int, default 2000
+        Rows the structure search of a network stage uses.
+    grid_eps : float, default 1.0
+        Of the network stages' grids: 1 uniform, 0 at the data's quantiles (see ``KAN``).
+    log : callable, optional
+        Receives one line per stage (e.g. ``print``).
+
+    Returns
+    -------
+    MultiStageKAN
+        The kept stages; ``reports`` lists every stage tried (grid, scale, errors, time).
+
+    Raises
+    ------
+    ValueError
+        For bad data (NaN, inf, mismatched shapes), a bad `stages` or a `width` that does not
+        match the data.
+
+    Examples
+    --------
+    >>> import torch, kanopy
+    >>> x = torch.linspace(-1, 1, 400, dtype=torch.float64)[:, None]
+    >>> model = kanopy.fit_multistage(x, torch.sin(3 * x), stages=2)
+    >>> [report.solver for report in model.reports]
+    ['banded QR', 'banded QR']
+    >>> float(model.reports[-1].val_rmse) < 1e-8
+    True
+    """
     X, y, X_val, y_val = _data(X, y, X_val, y_val, val_fraction, seed)
     if not isinstance(stages, int) or isinstance(stages, bool) or stages < 1:
         raise ValueError(f"stages must be a positive integer, got {stages!r}")

@@ -1,13 +1,25 @@
 """Attribution scores of edges and nodes, and pruning to a smaller KAN.
 
-Scores follow KAN 2.0: an output node has score 1; going backwards, an edge i -> j gets the
-score of its (sub)node j times the share it brings to that node's variation,
+Scores follow KAN 2.0: an output node has score 1; going backwards, an edge ``i -> j`` gets
+the score of its (sub)node `j` times the share it brings to that node's variation,
 
     E_ij = A_j * std(phi_ij) / (std(value of node j) + eps),
 
 and a node's score is the sum of the scores of its outgoing edges. A multiplication node
 passes its score to each of its factors (subnodes). Scores are scale free (ratios of
 standard deviations), so thresholds mean the same on every problem.
+
+:func:`prune` removes what scores low; :func:`shrink` removes, one at a time with a refit,
+the hidden nodes the function does not need.
+
+Examples
+--------
+>>> import torch, kanopy
+>>> X = torch.rand(200, 2, dtype=torch.float64) * 2 - 1
+>>> model = kanopy.KAN([2, 3, 1], seed=0)
+>>> scores = kanopy.prune.attribution(model, X)
+>>> [s.shape for s in scores.edges]
+[torch.Size([2, 3]), torch.Size([3, 1])]
 """
 
 from __future__ import annotations
@@ -23,12 +35,53 @@ _EPS = 1e-4
 
 @dataclass
 class Attribution:
+    """Importance scores of every node and edge of a KAN.
+
+    Parameters
+    ----------
+    nodes : list of torch.Tensor
+        Per level ``0..L`` (level 0: the inputs, L: the outputs), shape ``(n_nodes,)``.
+    edges : list of torch.Tensor
+        Per layer ``0..L-1``, shape ``(in, out_subnodes)``.
+
+    Examples
+    --------
+    >>> import torch, kanopy
+    >>> model = kanopy.KAN([2, 1], seed=0)
+    >>> scores = kanopy.prune.attribution(model, torch.rand(50, 2, dtype=torch.float64))
+    >>> scores.nodes[-1]  # an output scores 1
+    tensor([1.], dtype=torch.float64)
+    """
     nodes: list[torch.Tensor]  # per level 0..L: (n_nodes,), level 0 = inputs, L = outputs
     edges: list[torch.Tensor]  # per layer 0..L-1: (in, out_subnodes)
 
 
 @torch.no_grad()
 def attribution(model, X: torch.Tensor) -> Attribution:
+    """Score every node and edge of `model` on inputs X (KAN 2.0 attribution).
+
+    Parameters
+    ----------
+    model : KAN
+        The network.
+    X : torch.Tensor
+        Inputs, shape ``(N, n_inputs)``, in the model's dtype.
+
+    Returns
+    -------
+    Attribution
+        Node scores per level and edge scores per layer.
+
+    Examples
+    --------
+    >>> import torch, kanopy
+    >>> X = torch.rand(200, 2, dtype=torch.float64) * 2 - 1
+    >>> model = kanopy.KAN([2, 3, 1], seed=0)
+    >>> with torch.no_grad():
+    ...     model.layers[0].mask[1] = 0  # input 2 no longer reaches any hidden node
+    >>> kanopy.prune.attribution(model, X).nodes[0]  # doctest: +ELLIPSIS
+    tensor([..., 0.0000], dtype=torch.float64)
+    """
     traces = model.trace(X)
     node_score = torch.ones(model.n_outputs, dtype=model.dtype, device=model.device)
     nodes, edges = [node_score], []
@@ -46,10 +99,39 @@ def attribution(model, X: torch.Tensor) -> Attribution:
 
 @torch.no_grad()
 def prune(model, X: torch.Tensor, node_threshold: float = 1e-2, edge_threshold: float | None = None):
-    """A smaller copy of model without the hidden nodes scoring below node_threshold and
-    with the edges scoring below edge_threshold masked off. The mean contribution of every
-    removed edge is folded into the bias of the node it fed, so the pruned model computes the
-    same function up to the removed variation."""
+    """Return a smaller copy of `model` without what scores below the thresholds.
+
+    Hidden nodes scoring below `node_threshold` are removed (every hidden layer keeps at least
+    its best node) and, with `edge_threshold`, edges scoring below it are masked off. The mean
+    contribution of every removed edge is folded into the bias of the node it fed, so the pruned
+    model computes the same function up to the removed variation.
+
+    Parameters
+    ----------
+    model : KAN
+        The network (not changed).
+    X : torch.Tensor
+        Inputs to score on, shape ``(N, n_inputs)``.
+    node_threshold : float, default 1e-2
+        Hidden nodes scoring below this are removed.
+    edge_threshold : float, optional
+        Edges scoring below this are masked off.
+
+    Returns
+    -------
+    KAN
+        The pruned copy.
+
+    Examples
+    --------
+    >>> import torch, kanopy
+    >>> X = torch.rand(200, 2, dtype=torch.float64) * 2 - 1
+    >>> model = kanopy.KAN([2, 3, 1], seed=0)
+    >>> with torch.no_grad():
+    ...     model.layers[1].mask[2] = 0  # hidden node 3 no longer reaches the output
+    >>> kanopy.prune.prune(model, X).width
+    [[2, 0], [2, 0], [1, 0]]
+    """
     scores = attribution(model, X)
     keep = [torch.nonzero(scores.nodes[level] >= node_threshold).flatten() for level in range(len(model.width))]
     for level in range(1, len(model.width) - 1):
@@ -63,9 +145,35 @@ def prune(model, X: torch.Tensor, node_threshold: float = 1e-2, edge_threshold: 
 
 @torch.no_grad()
 def subnetwork(model, X: torch.Tensor, keep_hidden: list, weak_edges: list | None = None):
-    """Copy of model keeping, at every hidden level, the nodes listed in keep_hidden[level]
-    (levels 0 and L, inputs and outputs, are always kept whole); weak_edges[l] (in, out_sub)
-    marks edges of layer l to mask off. Removed contributions go into biases as their mean."""
+    """Copy `model` keeping the listed hidden nodes (and masking weak edges).
+
+    Levels 0 and L (inputs and outputs) are always kept whole. Removed contributions go into the
+    biases as their mean over X.
+
+    Parameters
+    ----------
+    model : KAN
+        The network (not changed).
+    X : torch.Tensor
+        Inputs, shape ``(N, n_inputs)``, over which removed contributions are averaged.
+    keep_hidden : list
+        Per level, the indices of the nodes to keep (entries 0 and L are ignored).
+    weak_edges : list of torch.Tensor, optional
+        Per layer, a boolean ``(in, out_subnodes)`` mask of edges to switch off.
+
+    Returns
+    -------
+    KAN
+        The smaller copy.
+
+    Examples
+    --------
+    >>> import torch, kanopy
+    >>> model = kanopy.KAN([2, 3, 1], seed=0)
+    >>> X = torch.rand(100, 2, dtype=torch.float64)
+    >>> kanopy.prune.subnetwork(model, X, [None, [0, 2], None]).width
+    [[2, 0], [2, 0], [1, 0]]
+    """
     traces = model.trace(X)
     L = len(model.layers)
     keep = [torch.arange(model.n_inputs, device=model.device)]
@@ -105,12 +213,50 @@ def subnetwork(model, X: torch.Tensor, keep_hidden: list, weak_edges: list | Non
 
 def shrink(model, X, y, tolerance: float = 2.0, refit_steps: int = 20, optimizer: str = "lm",
            min_width: int = 1, callback=None):
-    """Greedy backward elimination: remove the hidden node with the lowest attribution,
-    refit, and keep the removal while the RMSE on (X, y) stays within ``tolerance`` times the
-    starting model's. Returns the smallest model accepted (the input model is not changed).
+    """Remove hidden nodes greedily while the fit stays good.
 
-    Attribution-based pruning alone keeps every node that carries variation; this finds the
-    nodes the function does not need, e.g. [2, 5, 1] -> [2, 1, 1] for f(x, y) = exp(sin x + y^2)."""
+    Greedy backward elimination: remove the hidden node with the lowest attribution, refit, and
+    keep the removal while the RMSE on (X, y) stays within `tolerance` times the starting
+    model's. Attribution-based pruning alone keeps every node that carries variation; this
+    finds the nodes the function does not need, e.g. ``[2, 5, 1] -> [2, 1, 1]`` for
+    ``f(x, y) = exp(sin x + y^2)``.
+
+    Parameters
+    ----------
+    model : KAN
+        The fitted network (not changed).
+    X : torch.Tensor
+        Inputs, shape ``(N, n_inputs)``.
+    y : torch.Tensor
+        Targets, shape ``(N, n_outputs)``.
+    tolerance : float, default 2.0
+        A removal is kept while the RMSE is at most this times the starting RMSE.
+    refit_steps : int, default 20
+        Optimizer steps after each removal.
+    optimizer : str, default "lm"
+        The optimizer of the refits.
+    min_width : int, default 1
+        Hidden layers keep at least this many nodes.
+    callback : callable, optional
+        ``callback(trial, rmse)`` after every trial.
+
+    Returns
+    -------
+    KAN
+        The smallest model accepted (`model` itself when no removal was).
+
+    Examples
+    --------
+    >>> import torch, kanopy
+    >>> g = torch.Generator().manual_seed(0)
+    >>> X = torch.rand(300, 2, generator=g, dtype=torch.float64) * 2 - 1
+    >>> y = X[:, :1] + X[:, 1:] ** 2
+    >>> model = kanopy.KAN([2, 3, 1], grid=5, seed=0)
+    >>> history = model.fit(X, y, steps=20, progress=False)
+    >>> small = kanopy.prune.shrink(model, X, y, refit_steps=5)
+    >>> sum(small.width[1]) <= 3
+    True
+    """
 
     reference = rmse(model, X, y)
     current = model
