@@ -155,7 +155,7 @@ def shape_text(shape) -> str:
 
 
 def table_markdown(summaries, label: str) -> str:
-    headers = ["function", "target", "domain", f"paper best KAN (shape, RMSE)", "paper MLP", "kanopy shape (by val)",
+    headers = ["function", "target", "domain", "paper best KAN (shape, RMSE)", "paper MLP", "kanopy shape (by val)",
                "kanopy test RMSE, median [range]", "params", "fit s (chosen shape)", "all candidates s (cpu s)",
                "MLP same run", "below paper"]
     rows = []

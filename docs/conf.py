@@ -47,8 +47,9 @@ sphinx_gallery_conf = {
     "examples_dirs": str(ROOT / "examples"),
     "gallery_dirs": "auto_examples",
     "filename_pattern": r".*\.py",  # every example in the gallery runs at build time, with its plots
-    # continual_learning.py is a benchmark script (argparse, 5 phases x 100 LBFGS steps of a grid-200 KAN and an
-    # MLP: minutes on a loaded machine); its figure (docs/continual_learning.png) is in the user guide with the command that makes it
+    # continual_learning.py is a benchmark script (argparse, 5 phases x 100 LBFGS steps of a grid-200 KAN and
+    # an MLP: minutes on a loaded machine); its figure (docs/continual_learning.png) is in the user guide with
+    # the command that makes it
     "ignore_pattern": r"continual_learning\.py",
     "download_all_examples": False,
     "remove_config_comments": True,

@@ -4,11 +4,10 @@ import math
 
 import pytest
 import torch
+from conftest import uniform_samples
 
 import kanopy
 from kanopy import KAN, KANLayer
-
-from conftest import uniform_samples
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

@@ -5,11 +5,10 @@ import math
 import numpy as np
 import pytest
 import torch
-
-from kanopy import KAN
-
 from conftest import uniform_samples
 from reproduction import assert_reproduced
+
+from kanopy import KAN
 
 
 def toy(n=400, seed=0):

@@ -7,12 +7,11 @@ import struct
 
 import pytest
 import torch
+from conftest import uniform_samples
 from safetensors.torch import save_file
 
 import kanopy
 from kanopy import KAN, ModelFileError
-
-from conftest import uniform_samples
 
 
 def trained(tmp_path):

@@ -8,10 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+import kernel_agreement
 import pytest
 import torch
-
-import kernel_agreement
 from conftest import fused_available, uniform_samples
 
 from kanopy import KAN, KANLayer, _extension, kernels
@@ -64,7 +63,7 @@ def test_narrower_builds_agree_with_torch(variant_errors, label):
     errors = variant_errors[label]
     native = _extension.simd()
     if label.startswith("16"):
-        assert errors["simd"].endswith("(16-byte vectors, %d registers)" % native["registers"])
+        assert errors["simd"].endswith(f"(16-byte vectors, {native['registers']} registers)")
     _check(errors)
 
 

@@ -1,17 +1,16 @@
 """KANLayer: gradients, the two kernel backends, and the grid moves."""
 
-import math
 
 import pytest
 import torch
+from conftest import fused_available, uniform_samples
 
 from kanopy import KANLayer, basis
 
-from conftest import BACKENDS, fused_available, uniform_samples
-
 
 def layer(in_dim=3, out_dim=2, grid=6, k=3, seed=0, **kw):
-    L = KANLayer(in_dim, out_dim, grid=grid, k=k, dtype=torch.float64, generator=torch.Generator().manual_seed(seed), **kw)
+    generator = torch.Generator().manual_seed(seed)
+    L = KANLayer(in_dim, out_dim, grid=grid, k=k, dtype=torch.float64, generator=generator, **kw)
     with torch.no_grad():
         L.coef.normal_(generator=torch.Generator().manual_seed(seed + 1))
         L.scale_sp.uniform_(0.5, 1.5, generator=torch.Generator().manual_seed(seed + 2))
@@ -37,7 +36,8 @@ def test_gradcheck(backend, k, adaptive):
 
 @pytest.mark.skipif(not fused_available(), reason="no compiler for the fused kernels")
 @pytest.mark.parametrize("dtype,tol", [(torch.float64, 1e-12), (torch.float32, 2e-5)])
-@pytest.mark.parametrize("shape,grid", [((1, 1), 6), ((2, 5), 6), ((5, 1), 6), ((7, 19), 6), ((8, 40), 6), ((6, 70), 60)])
+@pytest.mark.parametrize("shape,grid",
+                         [((1, 1), 6), ((2, 5), 6), ((5, 1), 6), ((7, 19), 6), ((8, 40), 6), ((6, 70), 60)])
 @pytest.mark.parametrize("adaptive", [False, True])
 def test_fused_matches_torch(dtype, tol, shape, grid, adaptive):
     # (8, 40) with 4,500 samples: several chunks of the interval-grouped backward;

@@ -2,10 +2,9 @@
 
 import pytest
 import torch
+from conftest import uniform_samples
 
 from kanopy import KAN
-
-from conftest import uniform_samples
 
 
 def test_forward_is_the_composition_of_layers():

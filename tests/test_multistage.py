@@ -8,12 +8,11 @@ import numpy as np
 import pytest
 import sympy
 import torch
+from conftest import uniform_samples
 from safetensors import safe_open
 
 import kanopy
 from kanopy import KAN, ModelFileError, MultiStageKAN, fit_multistage, frequency
-
-from conftest import uniform_samples
 
 
 def wang_lai(x):

@@ -7,12 +7,11 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import uniform_samples
 from scipy.special import expit, logsumexp
 
 from kanopy import KAN, losses
 from kanopy.objectives import DataObjective
-
-from conftest import uniform_samples
 
 
 def rng(seed):

@@ -1,10 +1,9 @@
 """Drawing a network renders a picture."""
 
 import torch
+from conftest import uniform_samples
 
 import kanopy
-
-from conftest import uniform_samples
 
 
 def test_plot_renders_png_with_symbolic_and_product_nodes(tmp_path):

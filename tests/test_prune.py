@@ -3,11 +3,10 @@
 import math
 
 import torch
+from conftest import uniform_samples
 
 from kanopy import KAN
 from kanopy.prune import attribution, prune, shrink
-
-from conftest import uniform_samples
 
 
 def test_unused_input_gets_no_score():

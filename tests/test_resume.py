@@ -6,12 +6,11 @@ import signal
 
 import pytest
 import torch
+from conftest import uniform_samples
 
 import kanopy
 from kanopy import KAN, kernels, recipe
 from kanopy.objectives import DataObjective
-
-from conftest import uniform_samples
 
 TOL = 1e-12
 

@@ -6,11 +6,10 @@ import numpy as np
 import pytest
 import sympy
 import torch
+from conftest import uniform_samples
 
 import kanopy
 from kanopy.symbolic import constants, fit1d, formula, library
-
-from conftest import uniform_samples
 
 
 def test_library_has_at_least_25_consistent_candidates():

@@ -21,8 +21,8 @@ permutation, 4 bytes a row).
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 import numpy as np
 import torch
@@ -97,7 +97,8 @@ class ArrayStream:
         home = self.X.device if isinstance(self.X, torch.Tensor) else torch.device("cpu")
         self.y = convert.targets(y, names[1], device=home)
         if self.y.shape[0] != self.n:
-            raise ValueError(f"{names[0]} and {names[1]} have different numbers of rows ({self.n} vs {self.y.shape[0]})")
+            raise ValueError(f"{names[0]} and {names[1]} have different numbers of rows "
+                             f"({self.n} vs {self.y.shape[0]})")
         self.weight = None if weight is None else convert.weights(weight, "sample_weight", self.n, device=home)
         if self.full:
             self.y = self.y.to(convert.device)

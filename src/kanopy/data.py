@@ -17,7 +17,6 @@ import io
 import math
 from contextlib import contextmanager
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -234,7 +233,8 @@ def _column_indices(path: Path, header: list[str], names: list[str]) -> list[int
             hint = difflib.get_close_matches(name, header, n=1)
             hint = f"; did you mean {hint[0]!r}?" if hint else ""
             shown = ", ".join(header[:20]) + (", ..." if len(header) > 20 else "")
-            raise DataError(f"{path} has no column {name!r} (its columns: {shown}){hint}{_delimiter_hint(path, header)}")
+            raise DataError(f"{path} has no column {name!r} (its columns: {shown}){hint}"
+                            f"{_delimiter_hint(path, header)}")
         if len(found) > 1:
             raise DataError(f"{path}: column name {name!r} appears {len(found)} times in the header")
         index.append(found[0])

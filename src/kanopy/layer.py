@@ -333,7 +333,7 @@ class KANLayer(nn.Module):
         self._refit(new_knots, data=xs)
 
     @torch.no_grad()
-    def refine(self, grid: int) -> "KANLayer":
+    def refine(self, grid: int) -> KANLayer:
         """Extend the grid: `G` to `grid` intervals over the same domain, the edge functions kept.
 
         New knots interpolate the old ones, so when `grid` is a multiple of `G` the new spline space

@@ -469,7 +469,7 @@ class KAN(nn.Module):
 
     # ---------------------------------------------------------------- grid moves
     @torch.no_grad()
-    def update_grid(self, x: torch.Tensor, grid_eps: float | None = None) -> "KAN":
+    def update_grid(self, x: torch.Tensor, grid_eps: float | None = None) -> KAN:
         """Move every layer's knots to the distribution of its inputs.
 
         The splines are refitted by least squares so the functions are kept; any saved optimizer
@@ -502,7 +502,7 @@ class KAN(nn.Module):
         self.fit_state = None
         return self
 
-    def refine(self, grid: int) -> "KAN":
+    def refine(self, grid: int) -> KAN:
         """Extend the grid: every layer to `grid` intervals, the functions kept.
 
         When `grid` is a multiple of the current one the new spline space contains the old and the
@@ -618,7 +618,7 @@ class KAN(nn.Module):
         return history
 
     @torch.no_grad()
-    def set_scaling(self, X: torch.Tensor, y: torch.Tensor) -> "KAN":
+    def set_scaling(self, X: torch.Tensor, y: torch.Tensor) -> KAN:
         """Standardise the data the network sees, in buffers folded into formulas.
 
         Each input column's ``[min, max]`` maps to ``[-1, 1]``; each target to mean 0 and standard
@@ -690,7 +690,7 @@ class KAN(nn.Module):
 
         return as_matrix(X, "X", dtype=self.dtype, device=self.device, columns=self.n_inputs)
 
-    def remember(self, X, max_samples: int = 2000) -> "KAN":
+    def remember(self, X, max_samples: int = 2000) -> KAN:
         """Keep (evenly spaced rows of) X as the samples that symbolic fitting and plots use.
 
         :meth:`fit` calls it; call it yourself after training by other means.
@@ -761,7 +761,7 @@ class KAN(nn.Module):
 
         return prune.attribution(self, self.sample_inputs(X))
 
-    def prune(self, X=None, node_threshold: float = 1e-2, edge_threshold: float | None = None) -> "KAN":
+    def prune(self, X=None, node_threshold: float = 1e-2, edge_threshold: float | None = None) -> KAN:
         """Return a smaller copy without the hidden nodes (and edges) that score low.
 
         Parameters
@@ -1086,7 +1086,7 @@ class KAN(nn.Module):
         }
 
     @classmethod
-    def from_config(cls, config: dict, device="cpu") -> "KAN":
+    def from_config(cls, config: dict, device="cpu") -> KAN:
         """Build a KAN of the architecture `config` describes (the values are set by a state dict).
 
         Parameters

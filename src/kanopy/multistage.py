@@ -39,8 +39,9 @@ import torch
 from torch import nn
 
 from . import basis, frequency
+from .metrics import rms as _rms
+from .metrics import rmse as _rmse
 from .model import KAN
-from .metrics import rms as _rms, rmse as _rmse
 from .recipe import split
 from .validation import as_matrix, as_xy, check_not_constant, check_rows
 
@@ -194,7 +195,7 @@ class MultiStageKAN(nn.Module):
             pred = self(X).cpu().numpy().astype(np.float64)
         return pred[:, 0] if self.n_outputs == 1 else pred
 
-    def remember(self, X, max_samples: int = 2000) -> "MultiStageKAN":
+    def remember(self, X, max_samples: int = 2000) -> MultiStageKAN:
         """Keep (rows of) X in every stage for plots and symbolic fitting (see :meth:`KAN.remember`).
 
         Parameters
@@ -221,7 +222,7 @@ class MultiStageKAN(nn.Module):
         return self
 
     # --------------------------------------------------------------- KAN tools
-    def prune(self, X=None, node_threshold: float = 1e-2, edge_threshold: float | None = None) -> "MultiStageKAN":
+    def prune(self, X=None, node_threshold: float = 1e-2, edge_threshold: float | None = None) -> MultiStageKAN:
         """Return a copy with every stage pruned on X (see :meth:`KAN.prune`).
 
         Scores are scale free, so one threshold means the same for every stage.
@@ -375,7 +376,7 @@ class MultiStageKAN(nn.Module):
                 "reports": [asdict(report) for report in self.reports]}
 
     @classmethod
-    def from_config(cls, config: dict, device="cpu") -> "MultiStageKAN":
+    def from_config(cls, config: dict, device="cpu") -> MultiStageKAN:
         if config.get("kind") != KIND or not isinstance(config.get("stages"), list):
             raise ValueError("not a multi-stage model config")
         model = cls([KAN.from_config(stage, device=device) for stage in config["stages"]])

@@ -104,8 +104,8 @@ class DataObjective(Objective):
 
     The fused C++ objective (one call per evaluation, and per whole LBFGS step) serves a
     plain KAN when the loss declares a fused kind the kernels know and there are no sample
-    weights, the sparsity regulariser included; otherwise the model's forward (itself the fused per-layer op on CPU) runs
-    under autograd."""
+    weights, the sparsity regulariser included; otherwise the model's forward (itself the
+    fused per-layer op on CPU) runs under autograd."""
 
     def __init__(self, model, loss, reg_options: dict | None = None):
         super().__init__(model)

@@ -3,11 +3,10 @@
 import numpy as np
 import sympy
 from click.testing import CliRunner
+from test_cli import write_csv
 
 import kanopy
 from kanopy import cli
-
-from test_cli import write_csv
 
 
 def run(*args):

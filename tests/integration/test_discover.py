@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 import sympy
 import torch
+from reproduction import assert_reproduced
 
 import kanopy
 from kanopy.symbolic.formula import complexity, operations
-
-from reproduction import assert_reproduced
 
 
 def check(result, truth, ranges, seed=7, tolerance=1e-9, extra_ops=3):

@@ -6,8 +6,8 @@ make sub-problems, need not import the search that calls them."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import sympy
 import torch

@@ -14,7 +14,6 @@ from __future__ import annotations
 import itertools
 import math
 
-
 from ..symbolic import constants, formula
 from . import polynomial, separability, symmetry, templates
 from .budget import Budget
@@ -52,7 +51,7 @@ def _structured(problem: Problem) -> list[Candidate]:
             for name, template in stage:
                 if not template.applies(problem):
                     continue
-                found = _guarded(problem, name, lambda: template.run(problem)) or []
+                found = _guarded(problem, name, lambda template=template: template.run(problem)) or []
                 front = _add(problem, front, [c for c in (score(problem, e, name, m) for e, m in found) if c])
                 # on surrogate data "exact" only means within the surrogate's error: the
                 # cheap templates all get their turn, and the real data picks among them
@@ -70,7 +69,8 @@ def _stop_reason(budget: Budget) -> str:
     if budget.limit == "time":
         return f"time cap of {budget.seconds:g} s reached: the search was cut short (its result depends on the machine)"
     if budget.fraction < 1.0:
-        return f"effort used up ({budget.fraction:.0%} of {budget.effort:.0f} work units, the structured search's share)"
+        return (f"effort used up ({budget.fraction:.0%} of {budget.effort:.0f} work units, "
+                "the structured search's share)")
     return f"effort used up ({budget.effort:.0f} work units)"
 
 

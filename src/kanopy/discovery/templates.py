@@ -5,8 +5,8 @@ returns the formula (its constants are refined afterwards by the search)."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import sympy
 import torch

@@ -41,7 +41,8 @@ class CurvatureMemory:
             self._gram = (self.rows @ self.rows.T).cpu().double().numpy()
             if self.order:
                 newest = self.order[-1]
-                self.gamma = float(self._gram[newest, self.size + newest] / self._gram[self.size + newest, self.size + newest])
+                sy, yy = self._gram[newest, self.size + newest], self._gram[self.size + newest, self.size + newest]
+                self.gamma = float(sy / yy)
         return self._gram
 
     def changed_outside(self, order: list[int]) -> None:

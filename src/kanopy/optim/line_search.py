@@ -6,7 +6,6 @@ import math
 
 import torch
 
-
 BRACKET_TOLERANCE = 1e-9
 
 

@@ -111,8 +111,9 @@ def simple_values(value: float, max_denominator: int = 12) -> list[sympy.Expr]:
     add(sympy.Integer(round(value)))
     frac = Fraction(value).limit_denominator(max_denominator)
     add(sympy.Rational(frac.numerator, frac.denominator))
-    for base in (sympy.pi, 1 / sympy.pi, sympy.sqrt(2), sympy.sqrt(3), sympy.E, sympy.pi**2, 1 / sympy.pi**2,
-                 sympy.sqrt(sympy.pi), 1 / sympy.sqrt(sympy.pi), sympy.sqrt(2 * sympy.pi), 1 / sympy.sqrt(2 * sympy.pi)):
+    bases = (sympy.pi, 1 / sympy.pi, sympy.sqrt(2), sympy.sqrt(3), sympy.E, sympy.pi**2, 1 / sympy.pi**2,
+             sympy.sqrt(sympy.pi), 1 / sympy.sqrt(sympy.pi), sympy.sqrt(2 * sympy.pi), 1 / sympy.sqrt(2 * sympy.pi))
+    for base in bases:
         ratio = Fraction(value / float(base)).limit_denominator(max_denominator)
         if ratio != 0:
             add(sympy.Rational(ratio.numerator, ratio.denominator) * base)

@@ -47,7 +47,7 @@ def minimize_residual(residual, theta, r, mu: float, iterations: int, tries: int
         if not (torch.isfinite(A).all() and torch.isfinite(g).all()):
             break
 
-        def trial(step):
+        def trial(step, theta=theta):  # called within this iteration
             with torch.no_grad():
                 r_new = residual(theta + step)
             return float(r_new @ r_new), r_new

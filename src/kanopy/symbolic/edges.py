@@ -88,7 +88,7 @@ class SymbolicEdges(nn.Module):
             out[:, ii, jj] = self._values(x, mask, name, ii, jj)
         return out
 
-    def select(self, rows: torch.Tensor, cols: torch.Tensor) -> "SymbolicEdges":
+    def select(self, rows: torch.Tensor, cols: torch.Tensor) -> SymbolicEdges:
         """The symbolic state of the sub-layer rows x cols."""
         sub = SymbolicEdges(len(rows), len(cols), dtype=self.affine.dtype, device=self.affine.device)
         with torch.no_grad():

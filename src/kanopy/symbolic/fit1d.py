@@ -208,7 +208,7 @@ def _polish(cand, x, y, a, b, iterations: int = 40):
         if not (torch.isfinite(A).all() and torch.isfinite(g).all()):
             break
 
-        def trial(step):
+        def trial(step, theta=theta):  # called within this iteration
             moved = list(theta)
             for i, v in zip(free, step.tolist()):
                 moved[i] += v

@@ -14,6 +14,7 @@ import torch
 
 from . import library
 
+
 def _on_tensors(fn):
     """torch functions also called on plain numbers (constant subexpressions like sqrt(2))."""
 

@@ -12,8 +12,8 @@ Users add their own with :func:`register`.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import sympy
 import torch
