@@ -9,7 +9,7 @@ import importlib
 import importlib.util
 
 _LAZY = {  # public name: module that defines it
-    "KAN": "model", "KANLayer": "layer", "History": "history", "ModelFileError": "io", "KANRegressor": "estimator",
+    "KAN": "model", "KANLayer": "layer", "History": "history", "ModelFileError": "io", "KANRegressor": "estimator", "KANClassifier": "classifier",
     "MultiStageKAN": "multistage", "fit_multistage": "multistage",
 }
 
