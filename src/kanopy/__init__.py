@@ -9,7 +9,7 @@ import importlib.util
 from ._version import __version__
 
 _LAZY = {  # public name: module that defines it
-    "KAN": "model", "KANLayer": "layer", "History": "history", "ModelFileError": "io", "KANRegressor": "estimator",
+    "KAN": "model", "KANLayer": "layer", "History": "history", "ModelFileError": "io", "KANRegressor": "estimator", "KANClassifier": "classifier",
     "MultiStageKAN": "multistage", "fit_multistage": "multistage",
 }
 

@@ -1,9 +1,11 @@
-"""KANRegressor: a KAN as a scikit-learn estimator (Pipeline, GridSearchCV, clone, ...).
+"""KANRegressor and KANClassifier: a KAN as a scikit-learn estimator (Pipeline,
+GridSearchCV, clone, ...).
 
 Needs scikit-learn (>= 1.6), imported here only, so ``import kanopy`` works without it.
-The fit follows :mod:`kanopy.recipe`, the same recipe as ``kanopy fit``: the data scaling
-lives in the fitted network's buffers, so ``model_(X)`` (a :class:`kanopy.KAN`) computes the
-predictions from raw inputs.
+Both fit by :mod:`kanopy.recipe`, the same recipe as ``kanopy fit``, through one base
+(:class:`KANEstimator`): the data scaling lives in the fitted network's buffers, so
+``model_(X)`` (a :class:`kanopy.KAN`) computes the predictions (a classifier's logits) from
+raw inputs.
 """
 
 from __future__ import annotations
@@ -15,19 +17,132 @@ import numpy as np
 import torch
 
 try:
-    from sklearn.base import BaseEstimator, RegressorMixin
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
     from sklearn.utils import check_random_state
+    from sklearn.utils.multiclass import check_classification_targets
     from sklearn.utils.validation import check_is_fitted, validate_data
 except ImportError as err:  # pragma: no cover (depends on the environment)
-    raise ImportError("kanopy.KANRegressor needs scikit-learn >= 1.6: pip install 'scikit-learn>=1.6' "
-                      f"({err})") from None
+    raise ImportError("kanopy.KANRegressor needs scikit-learn >= 1.6, as does kanopy.KANClassifier: "
+                      f"pip install 'scikit-learn>=1.6' ({err})") from None
 
 from . import recipe as recipes
 from .model import DTYPES
 from .validation import as_matrix, check_finite, check_not_constant, check_rows
 
 
-class KANRegressor(RegressorMixin, BaseEstimator):
+class KANEstimator(BaseEstimator):
+    """What KANRegressor and KANClassifier share: the recipe from the parameters, the search
+    on a validation split (and refit), the symbolic snap, the seed and the model file notes.
+    A subclass gives its targets as tensors, its loss, and ``_report`` (what it keeps of
+    the search)."""
+
+    _name = "KANEstimator"
+
+    def _fit_tensors(self, X_t, y_t, recipe, n_outputs: int):
+        """The fitted network for the tensors (X_t (N, n), y_t as recipe.loss takes them)."""
+        if recipe.needs_validation:
+            model = self._search(X_t, y_t, recipe, n_outputs)
+        else:
+            model = recipes.start(X_t, y_t, recipe, width=recipe.width(X_t.shape[1], n_outputs))
+            largest = recipes.parameter_count([sum(w) for w in model.width], recipe.grids[-1], recipe.k)
+            message = recipes.parameter_warning(largest, X_t.shape[0] * (n_outputs if recipe.classifies else 1))
+            if message:  # before the fit: it may take a while
+                warnings.warn(f"{self._name}: {message} (at grid {recipe.grids[-1]})", UserWarning, stacklevel=3)
+            self.stages_ = recipes.train(model, X_t, y_t, recipe, progress=bool(self.verbose))
+        self._record(model, recipe)
+        if self.symbolic:
+            model = self._snap(model, X_t, y_t, recipe)
+        return model
+
+    def _recipe(self, **extra) -> recipes.Recipe:
+        """The parameters, checked (ValueError naming the parameter), as a Recipe."""
+        hidden = (self.hidden,) if isinstance(self.hidden, numbers.Integral) else self.hidden
+        grids = (self.grids,) if isinstance(self.grids, numbers.Integral) else self.grids
+        fraction = self.validation_fraction
+        if not isinstance(fraction, numbers.Real) or isinstance(fraction, bool) or not 0 <= fraction < 1:
+            raise ValueError(f"validation_fraction must be a number in [0, 1), got {fraction!r}")
+        return recipes.Recipe(hidden=hidden, grids=grids, steps=self.steps, optimizer=self.optimizer, k=self.k,
+                              dtype=self.dtype, seed=self._seed(), lamb=self.lamb, batch_size=self.batch_size,
+                              patience=self.patience, **extra)
+
+    def _search(self, X, y, recipe, n_outputs):
+        """Choose (or early-stop) on a validation split; refit on every row when asked."""
+        from .selection import Search
+
+        if self.validation_fraction == 0:
+            raise ValueError("validation_fraction is 0, but the recipe chooses on validation rows (hidden, grids "
+                             "or lamb 'auto', or a patience): give validation_fraction > 0, or hidden, grids and "
+                             "lamb with patience=None")
+        train_rows, val_rows = recipes.split(X.shape[0], float(self.validation_fraction), recipe.seed)
+        check_rows(len(train_rows), f"X without its {len(val_rows)} validation rows")
+        search = Search(X[train_rows], y[train_rows], X[val_rows], y[val_rows], recipe, n_outputs=n_outputs)
+        chosen = search.run()
+        self.selection_ = [c.describe() for c in search.candidates]
+        self._report(search, chosen, X[val_rows], y[val_rows])
+        rows = len(train_rows) * (n_outputs if recipe.classifies else 1)
+        message = recipes.parameter_warning(chosen.parameters if chosen.kind == "kan" else 0, rows)
+        if message:
+            warnings.warn(f"{self._name}: {message}", UserWarning, stacklevel=4)
+        if self.refit:
+            model, self.stages_ = search.refit(X, y, progress=bool(self.verbose))
+        else:
+            model, self.stages_ = chosen.model, chosen.stages
+        return model
+
+    def _report(self, search, chosen, X_val, y_val) -> None:
+        raise NotImplementedError
+
+    def _snap(self, model, X, y, recipe):
+        """Prune to the edges that matter, snap each to its best library function, refit the
+        affine parameters; sets ``formula_`` (one sympy expression per output, in the
+        feature names and original units, constants rounded where the data allow).
+        Predictions then come from the snapped network (its constants unrounded)."""
+        from .symbolic import snap
+
+        model = model.prune(X)
+        snap.snap_every_edge(model, X=X)
+        model.fit(X, y, steps=self.steps, optimizer="lbfgs", loss=recipe.loss, update_grid=False,
+                  progress=bool(self.verbose), seed=recipe.seed)
+        names = [str(n) for n in getattr(self, "feature_names_in_", [])] or [f"x{i}" for i in range(X.shape[1])]
+        # a classifier's formulas are its logits, rounded against the network itself
+        self.formula_ = model.symbolic_formula(var_names=names, X=X, y=None if recipe.classifies else y)
+        return model
+
+    def _seed(self) -> int:
+        if isinstance(self.random_state, numbers.Integral) and not isinstance(self.random_state, bool):
+            return int(self.random_state)
+        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+
+    def _inputs(self, X, recipe):
+        """X as a 2-D tensor of the recipe's dtype; ValueError naming a bad row/column."""
+        names = list(getattr(self, "feature_names_in_", [])) or None
+        X_t = as_matrix(X, "X", dtype=DTYPES[recipe.dtype], device="cpu", column_names=names)
+        check_rows(X_t.shape[0], "X")
+        return X_t
+
+    def _outputs(self, X) -> torch.Tensor:
+        """The fitted network's outputs (N, n_outputs) for raw inputs X, float64 on the CPU."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False, dtype=np.float64, ensure_all_finite=False)
+        X_t = as_matrix(X, "X", dtype=self.model_.dtype, device=self.model_.device)
+        with torch.no_grad():
+            return self.model_(X_t).cpu().to(torch.float64)
+
+    def _record(self, model, recipe) -> None:
+        """What a model file should remember (see kanopy.io): feature names, the recipe, the
+        validation error."""
+        model.info = {"recipe": recipe.to_dict()}
+        if hasattr(self, "feature_names_in_"):
+            model.info["features"] = [str(name) for name in self.feature_names_in_]
+        if hasattr(self, "selection_"):
+            model.info["validation"] = self._validation_notes()
+            model.info["selection"] = self.selection_
+
+    def _validation_notes(self) -> dict:
+        raise NotImplementedError
+
+
+class KANRegressor(RegressorMixin, KANEstimator):
     """Kolmogorov-Arnold Network regressor (scikit-learn estimator).
 
     By default (`hidden`, `grids` and `lamb` "auto") the network is chosen on a validation split
@@ -134,6 +249,8 @@ class KANRegressor(RegressorMixin, BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
 
+    _name = "KANRegressor"
+
     def fit(self, X, y):
         """Fit the regressor on (X, y): the default recipe's search, or the fixed schedule given.
 
@@ -170,26 +287,16 @@ class KANRegressor(RegressorMixin, BaseEstimator):
         >>> reg.n_features_in_, reg.n_outputs_
         (1, 1)
         """
-        _check_finite_target(y)  # before scikit-learn's check, which does not name the row
+        _check_regression_target(y)  # before scikit-learn's checks, which do not name the row or the kind
         X, y = validate_data(self, X, y, multi_output=True, y_numeric=True, dtype=np.float64,
                              ensure_all_finite=False)
         recipe = self._recipe()
-        X_t, y_t = self._tensors(X, y, recipe)
+        X_t = self._inputs(X, recipe)
+        y_t = as_matrix(y, "y", dtype=DTYPES[recipe.dtype], device="cpu")
+        check_not_constant(y_t, "y")
         for name in ("selection_", "validation_rmse_", "validation_score_", "baseline_rmse_"):
             self.__dict__.pop(name, None)  # from an earlier fit
-        if recipe.needs_validation:
-            model = self._search(X_t, y_t, recipe)
-        else:
-            model = recipes.start(X_t, y_t, recipe)
-            largest = recipes.parameter_count([sum(w) for w in model.width], recipe.grids[-1], recipe.k)
-            message = recipes.parameter_warning(largest, X_t.shape[0])
-            if message:  # before the fit: it may take a while
-                warnings.warn(f"KANRegressor: {message} (at grid {recipe.grids[-1]})", UserWarning, stacklevel=2)
-            self.stages_ = recipes.train(model, X_t, y_t, recipe, progress=bool(self.verbose))
-        self._record(model, recipe)
-        if self.symbolic:
-            model = self._snap(model, X_t, y_t, recipe)
-        self.model_ = model
+        self.model_ = self._fit_tensors(X_t, y_t, recipe, y_t.shape[1])
         self.n_outputs_ = y_t.shape[1]
         self._y_ndim = np.ndim(y)
         return self
@@ -223,11 +330,7 @@ class KANRegressor(RegressorMixin, BaseEstimator):
         >>> np.abs(reg.predict([[0.5]]) - 1.0) < 1e-2
         array([ True])
         """
-        check_is_fitted(self)
-        X = validate_data(self, X, reset=False, dtype=np.float64, ensure_all_finite=False)
-        X_t = as_matrix(X, "X", dtype=self.model_.dtype, device=self.model_.device)
-        with torch.no_grad():
-            pred = self.model_(X_t).cpu().numpy().astype(np.float64)
+        pred = self._outputs(X).numpy()
         return pred[:, 0] if self._y_ndim == 1 else pred
 
     def __sklearn_tags__(self):
@@ -236,98 +339,36 @@ class KANRegressor(RegressorMixin, BaseEstimator):
         return tags
 
     # ---------------------------------------------------------------------- helpers
-    def _recipe(self) -> recipes.Recipe:
-        """The parameters, checked (ValueError naming the parameter), as a Recipe."""
-        hidden = (self.hidden,) if isinstance(self.hidden, numbers.Integral) else self.hidden
-        grids = (self.grids,) if isinstance(self.grids, numbers.Integral) else self.grids
-        fraction = self.validation_fraction
-        if not isinstance(fraction, numbers.Real) or isinstance(fraction, bool) or not 0 <= fraction < 1:
-            raise ValueError(f"validation_fraction must be a number in [0, 1), got {fraction!r}")
-        return recipes.Recipe(hidden=hidden, grids=grids, steps=self.steps, optimizer=self.optimizer, k=self.k,
-                              dtype=self.dtype, seed=self._seed(), lamb=self.lamb, batch_size=self.batch_size,
-                              patience=self.patience)
-
-    def _search(self, X, y, recipe):
-        """Choose (or early-stop) on a validation split; refit on every row when asked."""
-        from .selection import Search
-
-        if self.validation_fraction == 0:
-            raise ValueError("validation_fraction is 0, but the recipe chooses on validation rows (hidden, grids "
-                             "or lamb 'auto', or a patience): give validation_fraction > 0, or hidden, grids and "
-                             "lamb with patience=None")
-        train_rows, val_rows = recipes.split(X.shape[0], float(self.validation_fraction), recipe.seed)
-        check_rows(len(train_rows), f"X without its {len(val_rows)} validation rows")
-        search = Search(X[train_rows], y[train_rows], X[val_rows], y[val_rows], recipe)
-        chosen = search.run()
-        self.selection_ = [c.describe() for c in search.candidates]
+    def _report(self, search, chosen, X_val, y_val) -> None:
         self.validation_rmse_ = chosen.val_rmse
         self.baseline_rmse_ = search.mean_rmse
-        y_val = y[val_rows]
         total = float(((y_val - y_val.mean(dim=0)) ** 2).sum())
         with torch.no_grad():
-            residual = float(((chosen.model(X[val_rows]) - y_val) ** 2).sum())
+            residual = float(((chosen.model(X_val) - y_val) ** 2).sum())
         self.validation_score_ = 1.0 - residual / total if total > 0 else float("nan")
         if search.no_better_than_mean(chosen):
             warnings.warn(f"KANRegressor: no network predicted the validation rows clearly better than the mean of "
                           f"the training targets (validation RMSE {chosen.val_rmse:.4g}, mean {search.mean_rmse:.4g}); "
                           f"the model chosen is the {chosen.label if chosen.kind != 'kan' else 'network ' + chosen.label}",
-                          UserWarning, stacklevel=3)
-        message = recipes.parameter_warning(chosen.parameters if chosen.kind == "kan" else 0, len(train_rows))
-        if message:
-            warnings.warn(f"KANRegressor: {message}", UserWarning, stacklevel=3)
-        if self.refit:
-            model, self.stages_ = search.refit(X, y, progress=bool(self.verbose))
-        else:
-            model, self.stages_ = chosen.model, chosen.stages
-        return model
+                          UserWarning, stacklevel=5)
 
-    def _snap(self, model, X, y, recipe):
-        """Prune to the edges that matter, snap each to its best library function, refit the
-        affine parameters; sets ``formula_`` (one sympy expression per output, in the
-        feature names and original units, constants rounded where the data allow).
-        Predictions then come from the snapped network (its constants unrounded)."""
-        from .symbolic import snap
-
-        model = model.prune(X)
-        snap.snap_every_edge(model, X=X)
-        model.fit(X, y, steps=self.steps, optimizer="lbfgs", update_grid=False, progress=bool(self.verbose),
-                  seed=recipe.seed)
-        names = [str(n) for n in getattr(self, "feature_names_in_", [])] or [f"x{i}" for i in range(X.shape[1])]
-        self.formula_ = model.symbolic_formula(var_names=names, X=X, y=y)
-        return model
-
-    def _seed(self) -> int:
-        if isinstance(self.random_state, numbers.Integral) and not isinstance(self.random_state, bool):
-            return int(self.random_state)
-        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-
-    def _tensors(self, X, y, recipe):
-        """(X, y) as 2-D tensors of the recipe's dtype; ValueError naming a bad row/column."""
-        names = list(getattr(self, "feature_names_in_", [])) or None
-        dtype = DTYPES[recipe.dtype]
-        X_t = as_matrix(X, "X", dtype=dtype, device="cpu", column_names=names)
-        y_t = as_matrix(y, "y", dtype=dtype, device="cpu")
-        check_rows(X_t.shape[0], "X")
-        check_not_constant(y_t, "y")
-        return X_t, y_t
-
-    def _record(self, model, recipe) -> None:
-        """What a model file should remember (see kanopy.io): feature names, the recipe, the
-        validation error."""
-        model.info = {"recipe": recipe.to_dict()}
-        if hasattr(self, "feature_names_in_"):
-            model.info["features"] = [str(name) for name in self.feature_names_in_]
-        if hasattr(self, "selection_"):
-            model.info["validation"] = {"rmse": self.validation_rmse_, "baseline_rmse": self.baseline_rmse_,
-                                        "r2": self.validation_score_, "refit": bool(self.refit)}
-            model.info["selection"] = self.selection_
+    def _validation_notes(self) -> dict:
+        return {"rmse": self.validation_rmse_, "baseline_rmse": self.baseline_rmse_, "r2": self.validation_score_,
+                "refit": bool(self.refit)}
 
 
-def _check_finite_target(y) -> None:
-    """ValueError naming the row of a NaN or inf in a numeric y (other kinds of y are left to
-    scikit-learn's checks)."""
+def _check_regression_target(y) -> None:
+    """ValueError naming the row of a NaN or inf in a numeric y, or saying that labels (text)
+    are for KANClassifier (other kinds of y are left to scikit-learn's checks)."""
     if y is None or hasattr(y, "toarray"):  # None, sparse
         return
     values = np.asarray(y)
+    if values.dtype.kind in "USO" and values.size:
+        try:
+            values.astype(np.float64)
+        except (TypeError, ValueError):
+            raise ValueError("KANRegressor needs numeric targets, but y holds text labels (e.g. "
+                             f"{values.reshape(-1)[0]!r}); for classes use kanopy.KANClassifier") from None
+        return
     if values.dtype.kind in "biuf" and values.ndim in (1, 2) and len(values):
         check_finite(values.reshape(len(values), -1), "y")

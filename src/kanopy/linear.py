@@ -76,6 +76,21 @@ def linear_kan(model: KAN, X: torch.Tensor, y: torch.Tensor, mean_only: bool = F
     return penalties
 
 
+def constant_kan(model: KAN, values: torch.Tensor) -> None:
+    """Make ``model`` (a KAN [n, m]) predict the constant ``values`` (m,) everywhere (in its
+    scaled outputs), held as linear_kan holds an intercept: by the first edge's spline."""
+    if len(model.layers) != 1:
+        raise ValueError(f"a constant model is a KAN without hidden layers, got width {model.width}")
+    layer = model.layers[0]
+    with torch.no_grad():
+        T = (values.to(model.dtype) - model.out_shift) / model.out_scale  # (m,)
+        layer.coef.zero_()
+        layer.coef[0] += T
+        layer.scale_base.zero_()
+        layer.scale_sp.fill_(1.0)
+        layer.bias.zero_()
+
+
 def greville(knots: torch.Tensor, k: int) -> torch.Tensor:
     """Greville abscissae (in, G+k) of knots (in, G+2k+1): sum_m xi_m B_m(x) = x."""
     windows = knots[:, 1:-1].unfold(1, k, 1)  # (in, G+k, k): knots m+1 .. m+k

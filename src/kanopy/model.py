@@ -647,11 +647,16 @@ class KAN(nn.Module):
         tensor([[-1.],
                 [ 1.]], dtype=torch.float64)
         """
-        X, y = X.to(self.dtype).reshape(-1, self.n_inputs), y.to(self.dtype).reshape(-1, self.n_outputs)
+        X = X.to(self.dtype).reshape(-1, self.n_inputs)
         lo, hi = X.min(dim=0).values, X.max(dim=0).values
         half = (hi - lo) / 2
         self.in_shift.copy_((hi + lo) / 2)
         self.in_scale.copy_(torch.where(half > 0, half, torch.ones_like(half)))
+        if y is None:  # outputs left unscaled (a classifier's logits)
+            self.out_shift.zero_()
+            self.out_scale.fill_(1.0)
+            return self
+        y = y.to(self.dtype).reshape(-1, self.n_outputs)
         std = y.std(dim=0, correction=0)
         self.out_shift.copy_(y.mean(dim=0))
         self.out_scale.copy_(torch.where(std > 0, std, torch.ones_like(std)))

@@ -52,7 +52,9 @@ class Recipe:
     validation when the recipe searches, else 0); patience: early stopping after that many
     steps without a better validation error (None: every step; "auto": 10 when the recipe
     searches, None for a fixed schedule); k: spline order; dtype: "float64" or "float32";
-    seed: of the network and of batch sampling."""
+    seed: of the network and of batch sampling; loss: a name of :data:`kanopy.losses.LOSSES`
+    ("mse" for regression; "cross_entropy" or "bce" for classification, whose targets are
+    labels and whose network outputs are logits, left unscaled)."""
 
     hidden: tuple[int, ...] | str = AUTO
     grids: tuple[int, ...] | str = AUTO
@@ -64,8 +66,10 @@ class Recipe:
     lamb: float | str = AUTO
     batch_size: int | None = None
     patience: int | str | None = AUTO
+    loss: str = "mse"
 
     def __post_init__(self):
+        from .losses import LOSSES
         from .model import DTYPES
         from .optim import OPTIMIZERS
 
@@ -92,6 +96,11 @@ class Recipe:
             raise ValueError(f"batch_size must be a positive integer or None, got {self.batch_size!r}")
         if self.patience not in (None, AUTO) and (not _is_int(self.patience) or self.patience < 1):
             raise ValueError(f"patience must be a positive integer, None or 'auto', got {self.patience!r}")
+        if not isinstance(self.loss, str) or self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {sorted(LOSSES)}, got {self.loss!r}")
+        if self.optimizer == "lm" and not LOSSES[self.loss].least_squares:
+            raise ValueError(f"optimizer 'lm' minimises a sum of squares, and loss {self.loss!r} is not one; "
+                             "use 'lbfgs' or 'adam'")
         normal = dict(hidden=hidden, grids=grids, steps=int(self.steps), k=int(self.k), seed=int(self.seed),
                       lamb=self.lamb if self.lamb == AUTO else float(self.lamb),
                       batch_size=None if self.batch_size is None else int(self.batch_size),
@@ -103,6 +112,13 @@ class Recipe:
     def searches(self) -> bool:
         """Whether :func:`run` chooses the network on validation data (hidden or grids "auto")."""
         return self.hidden == AUTO or self.grids == AUTO
+
+    @property
+    def classifies(self) -> bool:
+        """Whether the loss is a classification loss (targets are labels, outputs logits)."""
+        from .losses import LOSSES
+
+        return LOSSES[self.loss].task == "classification"
 
     @property
     def early_stopping(self) -> int | None:
@@ -181,19 +197,22 @@ class Stage:
 
 
 def start(X: "torch.Tensor", y: "torch.Tensor", recipe: Recipe, device="cpu", width=None, grid=None) -> "KAN":
-    """A new network for (X, y) (2-D tensors) with the data scaling in its buffers and its
-    inputs clamped 5% of the training range beyond it; ``width`` and ``grid`` (default: the
-    recipe's network and first grid) for the candidates of a search."""
+    """A new network for (X, y) (2-D tensors; for a classification loss y holds the targets
+    as the loss takes them, and ``width`` is required) with the data scaling in its buffers
+    and its inputs clamped 5% of the training range beyond it; ``width`` and ``grid``
+    (default: the recipe's network and first grid) for the candidates of a search. A
+    classifier's outputs are logits: only its inputs are scaled."""
     from .model import KAN
     from .validation import check_not_constant, check_rows
 
     check_rows(X.shape[0], "the data")
-    check_not_constant(y, "the target")
+    if not recipe.classifies:
+        check_not_constant(y, "the target")
     width = recipe.width(X.shape[1], y.shape[1]) if width is None else width
     grid = recipe.grids[0] if grid is None else grid
     model = KAN(width, grid=grid, k=recipe.k, seed=recipe.seed, dtype=recipe.dtype, device=device,
                 input_bound=INPUT_BOUND)
-    model.set_scaling(X, y)
+    model.set_scaling(X, None if recipe.classifies else y)
     return model
 
 
@@ -243,7 +262,8 @@ def train(model: "KAN", X, y, recipe: Recipe, *, X_val=None, y_val=None, progres
                 model.refine(grid)
         each = None if callback is None else (lambda step, history, grid=grid: callback(grid, step, history))
         t0 = time.perf_counter()
-        history = model.fit(X, y, steps=recipe.steps - done, optimizer=recipe.optimizer, lamb=recipe.lamb_value,
+        history = model.fit(X, y, steps=recipe.steps - done, optimizer=recipe.optimizer, loss=recipe.loss,
+                            lamb=recipe.lamb_value,
                             batch_size=recipe.batch_size, X_val=X_val, y_val=y_val, progress=progress,
                             seed=recipe.seed, resume=model.fit_state is not None, callback=each)
         stages.append(Stage(grid=grid, history=history, seconds=time.perf_counter() - t0))

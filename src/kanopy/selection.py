@@ -24,6 +24,12 @@ error is not clearly worse than the best one's (the one-standard-error rule), so
 small validation set does not buy a bigger network. No network gets more parameters than
 there are training rows. Everything is counted in steps and candidates, not seconds: the
 same data and seed give the same choice on any machine.
+
+Classification (a recipe whose loss is "cross_entropy" or "bce": targets are labels, outputs
+logits) runs the same search with the per-row validation loss (the log loss) as the error,
+the class prior (constant logits, add-one smoothed class frequencies) in place of the mean
+and the linear model, and room for as many parameters as the labels hold numbers (rows times
+outputs: one logit per class and row).
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from . import linear
+from . import linear, losses
 from .metrics import rmse as _rmse
 from .recipe import AUTO, Recipe, Stage, _deferred_interrupt, parameter_count, start
 
@@ -51,18 +57,32 @@ MIN_STEP_GAIN = 0.01  # a grid whose validation RMSE gained less over `patience`
 class Candidate:
     """One model the search trained, at its best validation state."""
 
-    label: str  # "mean", "linear" or the width, e.g. "[10, 2, 1]"
-    kind: str  # "mean", "linear" or "kan"
+    label: str  # "mean", "linear", "prior" or the width, e.g. "[10, 2, 1]"
+    kind: str  # "mean", "linear", "prior" (a classifier's class frequencies) or "kan"
     model: object  # the KAN
     schedule: list = field(default_factory=list)  # (grid, steps kept) that led to this state
     lamb: float = 0.0
     stages: list = field(default_factory=list)  # Stage per grid trained (this candidate's own)
-    train_rmse: float = math.nan
-    val_rmse: float = math.nan
+    metric_name: str = "rmse"  # or "accuracy" (classification)
+    train_metric: float = math.nan
+    val_metric: float = math.nan
     parameters: int = 0  # free numbers: 1 per output for the mean, n + 1 for the linear model
     seconds: float = 0.0
     chosen: bool = False
-    errors: torch.Tensor | None = field(default=None, repr=False)  # (N_val,) squared, standardised
+    errors: torch.Tensor | None = field(default=None, repr=False)  # (N_val,) squared, standardised; log loss
+
+    @property
+    def train_rmse(self) -> float:
+        return self.train_metric if self.metric_name == "rmse" else math.nan
+
+    @property
+    def val_rmse(self) -> float:
+        return self.val_metric if self.metric_name == "rmse" else math.nan
+
+    @property
+    def val_loss(self) -> float:
+        """The mean validation error the search compares (standardised squared error; log loss)."""
+        return float(self.errors.mean())
 
     @property
     def width(self) -> list[int]:
@@ -85,8 +105,8 @@ class Candidate:
     def describe(self) -> dict:
         """JSON-able summary (for model files and reports)."""
         return {"label": self.label, "width": self.width, "grid": self.grid, "lamb": self.lamb,
-                "schedule": [list(s) for s in self.schedule], "train_rmse": self.train_rmse,
-                "val_rmse": self.val_rmse, "parameters": self.parameters, "seconds": round(self.seconds, 3),
+                "schedule": [list(s) for s in self.schedule], f"train_{self.metric_name}": self.train_metric,
+                f"val_{self.metric_name}": self.val_metric, "val_loss": self.val_loss, "parameters": self.parameters, "seconds": round(self.seconds, 3),
                 "chosen": self.chosen}
 
 
@@ -121,9 +141,13 @@ class Search:
     ``best_so_far()`` is the choice among those finished. ``refit(X, y)`` trains the chosen
     network again on other rows (all of them, typically) with the steps it kept at each grid.
     ``on_step(label, grid, step, steps, history)`` is called after every optimizer step and
-    ``on_candidate(candidate)`` after each candidate (for progress displays)."""
+    ``on_candidate(candidate)`` after each candidate (for progress displays).
 
-    def __init__(self, X, y, X_val, y_val, recipe: Recipe, on_step=None, on_candidate=None):
+    For a classification loss, y and y_val hold the targets as the loss takes them (class
+    indices (N,) for cross-entropy, (N, m) 0/1 for bce) and ``n_outputs`` is the number of
+    logits."""
+
+    def __init__(self, X, y, X_val, y_val, recipe: Recipe, on_step=None, on_candidate=None, n_outputs=None):
         if X_val is None or y_val is None or X_val.shape[0] == 0:
             raise ValueError("choosing the network needs validation rows (a validation fraction > 0), "
                              "or a fixed recipe (hidden, grids and lamb given, no early stopping)")
@@ -131,12 +155,23 @@ class Search:
         self.on_step, self.on_candidate = on_step, on_candidate
         self.candidates: list[Candidate] = []
         self.chosen: Candidate | None = None
-        self.max_parameters = X.shape[0]
-        std = y.std(dim=0, correction=0)
-        self._scale = torch.where(std > 0, std, torch.ones_like(std))  # errors in standardised targets
-        mean_residual = (y.mean(dim=0) - y_val) / self._scale
-        self.mean_errors = (mean_residual**2).sum(dim=1)  # (N_val,): predicting the training mean
-        self.mean_rmse = float(torch.sqrt(torch.mean((y.mean(dim=0) - y_val) ** 2)))
+        self.loss = losses.get(recipe.loss)
+        self.classifies = recipe.classifies
+        self.n_outputs = y.shape[1] if n_outputs is None else int(n_outputs)
+        if self.classifies:
+            self.loss.check_model(self.n_outputs)
+            self.max_parameters = X.shape[0] * self.n_outputs  # one logit per class and row
+            self.prior = prior_logits(y, self.n_outputs, self.loss)  # (m,)
+            self.mean_errors = self.loss.per_sample(self.prior.expand(X_val.shape[0], -1), y_val)
+            self.mean_rmse = math.nan
+        else:
+            self.max_parameters = X.shape[0]
+            std = y.std(dim=0, correction=0)
+            self._scale = torch.where(std > 0, std, torch.ones_like(std))  # errors in standardised targets
+            mean_residual = (y.mean(dim=0) - y_val) / self._scale
+            self.mean_errors = (mean_residual**2).sum(dim=1)  # (N_val,): predicting the training mean
+            self.mean_rmse = float(torch.sqrt(torch.mean((y.mean(dim=0) - y_val) ** 2)))
+        self.mean_loss = float(self.mean_errors.mean())  # of the mean (the prior for a classifier)
 
     # ------------------------------------------------------------------------- the search
     def run(self) -> Candidate:
@@ -144,8 +179,11 @@ class Search:
         ladder = GRID_LADDER if r.grids == AUTO else r.grids
         lamb = 0.0 if r.lamb == AUTO else r.lamb
         if r.hidden == AUTO:
-            mean, line = self._baseline("mean"), self._baseline("linear")
-            pool = [line if self._linear_beats_mean() else mean]
+            if self.classifies:
+                pool = [self._baseline("prior")]
+            else:
+                mean, line = self._baseline("mean"), self._baseline("linear")
+                pool = [line if self._linear_beats_mean() else mean]
             pool += self._widths(ladder[0], lamb)
             current = simplest_close_to_best(pool)
         else:
@@ -177,7 +215,7 @@ class Search:
         whose validation error is not below the training mean's (the linear model is chosen
         only when clearly better than the mean)."""
         if candidate.kind != "kan":
-            return candidate.kind == "mean"
+            return candidate.kind in ("mean", "prior")
         return float(candidate.errors.mean()) >= float(self.mean_errors.mean())
 
     def _linear_beats_mean(self) -> bool:
@@ -195,10 +233,13 @@ class Search:
     # --------------------------------------------------------------------- the candidates
     def _baseline(self, kind: str) -> Candidate:
         t0 = time.perf_counter()
-        model = start(self.X, self.y, self.recipe, width=[self.X.shape[1], self.y.shape[1]], grid=1)
-        linear.linear_kan(model, self.X, self.y, mean_only=kind == "mean")
-        m = self.y.shape[1]
-        parameters = m if kind == "mean" else (self.X.shape[1] + 1) * m
+        m = self.n_outputs
+        model = start(self.X, self.y, self.recipe, width=[self.X.shape[1], m], grid=1)
+        if kind == "prior":
+            linear.constant_kan(model, self.prior)
+        else:
+            linear.linear_kan(model, self.X, self.y, mean_only=kind == "mean")
+        parameters = m if kind in ("mean", "prior") else (self.X.shape[1] + 1) * m
         return self._record(Candidate(label=kind, kind=kind, model=model, parameters=parameters), t0)
 
     def _widths(self, grid: int, lamb: float) -> list[Candidate]:
@@ -219,7 +260,7 @@ class Search:
         """A new network [n, *hidden, m] trained at grids[0] (and, with ``extend``, along the
         rest of ``grids`` while each grid is clearly better)."""
         t0 = time.perf_counter()
-        width = [self.X.shape[1], *hidden, self.y.shape[1]]
+        width = [self.X.shape[1], *hidden, self.n_outputs]
         model = start(self.X, self.y, self.recipe, width=width, grid=grids[0])
         label = str(width)
         first = self._train(model, Candidate(label=label, kind="kan", model=model, lamb=lamb), t0)
@@ -253,10 +294,10 @@ class Search:
             if self.on_step is not None:
                 self.on_step(candidate.label, grid, step, r.steps, history)
             # a plateau: the last `patience` steps gained less than 1% (early stopping keeps the best state)
-            val = history.val_rmse
+            val = history.val_loss if self.classifies else history.val_rmse
             return patience is not None and len(val) > patience and val[-1] > (1 - MIN_STEP_GAIN) * val[-1 - patience]
 
-        history = model.fit(self.X, self.y, steps=r.steps, optimizer=r.optimizer, lamb=candidate.lamb,
+        history = model.fit(self.X, self.y, steps=r.steps, optimizer=r.optimizer, loss=r.loss, lamb=candidate.lamb,
                             batch_size=r.batch_size, X_val=self.X_val, y_val=self.y_val, patience=patience,
                             progress=False, seed=r.seed, callback=each)
         kept = len(history) if history.best_step is None else history.best_step
@@ -267,10 +308,14 @@ class Search:
 
     def _record(self, candidate: Candidate, t0: float) -> Candidate:
         with torch.no_grad():
-            candidate.train_rmse = _rmse(candidate.model, self.X, self.y)
-            residual = (candidate.model(self.X_val) - self.y_val) / self._scale  # (N_val, m)
-            candidate.errors = (residual**2).sum(dim=1)
-            candidate.val_rmse = _rmse(candidate.model, self.X_val, self.y_val)
+            pred = candidate.model(self.X_val)  # (N_val, m)
+            if self.classifies:
+                candidate.errors = self.loss.per_sample(pred, self.y_val)
+            else:
+                candidate.errors = (((pred - self.y_val) / self._scale) ** 2).sum(dim=1)
+            candidate.metric_name = self.loss.metric_name
+            candidate.train_metric = self.loss.metric(candidate.model(self.X), self.y)
+            candidate.val_metric = self.loss.metric(pred, self.y_val)
         candidate.seconds = time.perf_counter() - t0
         self.candidates.append(candidate)
         if self.on_candidate is not None:
@@ -278,7 +323,7 @@ class Search:
         return candidate
 
     def _parameters(self, hidden: tuple, grid: int) -> int:
-        return parameter_count([self.X.shape[1], *hidden, self.y.shape[1]], grid, self.recipe.k)
+        return parameter_count([self.X.shape[1], *hidden, self.n_outputs], grid, self.recipe.k)
 
     # ------------------------------------------------------------------------------ refit
     def refit(self, X, y, progress: bool = False):
@@ -291,7 +336,10 @@ class Search:
         r = self.recipe
         if chosen.kind != "kan":
             model = start(X, y, r, width=chosen.width, grid=1)
-            linear.linear_kan(model, X, y, mean_only=chosen.kind == "mean")
+            if chosen.kind == "prior":
+                linear.constant_kan(model, prior_logits(y, self.n_outputs, self.loss))
+            else:
+                linear.linear_kan(model, X, y, mean_only=chosen.kind == "mean")
             return model, []
         model = start(X, y, r, width=chosen.width, grid=chosen.schedule[0][0])
         stages = []
@@ -300,7 +348,19 @@ class Search:
             if model.grid != grid:
                 with _deferred_interrupt():
                     model.refine(grid)
-            history = model.fit(X, y, steps=steps, optimizer=r.optimizer, lamb=chosen.lamb, batch_size=r.batch_size,
+            history = model.fit(X, y, steps=steps, optimizer=r.optimizer, loss=r.loss, lamb=chosen.lamb,
+                                batch_size=r.batch_size,
                                 progress=progress, seed=r.seed)
             stages.append(Stage(grid=grid, history=history, seconds=time.perf_counter() - t0))
         return model, stages
+
+
+def prior_logits(y: torch.Tensor, n_outputs: int, loss) -> torch.Tensor:
+    """(n_outputs,) constant logits of the class frequencies in y, add-one smoothed (so a class
+    absent from these rows keeps a finite logit): log-frequencies for cross-entropy
+    (class indices (N,)), the log-odds of each column for bce ((N, m) 0/1)."""
+    if loss.name == "cross_entropy":
+        counts = torch.bincount(y.reshape(-1), minlength=n_outputs).to(torch.float64)
+        return torch.log((counts + 1) / (counts.sum() + n_outputs))
+    positive = y.to(torch.float64).sum(dim=0)
+    return torch.log((positive + 1) / (y.shape[0] - positive + 1))

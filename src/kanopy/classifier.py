@@ -1,0 +1,134 @@
+"""KANClassifier: a KAN whose outputs are class logits, as a scikit-learn classifier.
+
+Shares the recipe, the validation search and the refit with KANRegressor
+(:class:`kanopy.estimator.KANEstimator`); only the targets (labels, encoded as indices of
+``classes_``), the loss (cross-entropy over one logit per class, or binary cross-entropy of
+one logit) and the outputs (probabilities, decisions) are its own.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+
+from .estimator import ClassifierMixin, KANEstimator, check_classification_targets, validate_data
+from .model import DTYPES
+
+LOSSES = ("auto", "cross_entropy", "bce")
+
+
+class KANClassifier(ClassifierMixin, KANEstimator):
+    """Kolmogorov-Arnold Network classifier (binary and multi-class, labels of any kind).
+
+    The network [n_features, *hidden, n_logits] is chosen and trained as KANRegressor's (see
+    there for ``hidden``, ``grids``, ``steps``, ``optimizer``, ``k``, ``lamb``, ``patience``,
+    ``validation_fraction``, ``refit``, ``batch_size``, ``dtype``, ``random_state``,
+    ``verbose``): by default on a validation split, the class prior, the additive model and
+    small hidden layers, cheapest first, finer grids while the validation log loss improves,
+    each network kept at its best validation state (early stopping).
+
+    ``loss``: "auto" (binary cross-entropy of one logit for two classes, cross-entropy over
+    one logit per class for more), "bce" (two classes only) or "cross_entropy" (one logit per
+    class, also for two). "lm" is no optimizer for these losses (not sums of squares).
+
+    Attributes after ``fit``: ``classes_`` (the sorted labels), ``model_`` (the
+    :class:`kanopy.KAN` computing the logits from raw inputs), ``stages_``, with a
+    validation split ``selection_``, ``validation_accuracy_``, ``validation_loss_`` (the
+    chosen network's accuracy and mean log loss on the validation rows, before any refit)
+    and ``baseline_loss_`` (the log loss there of the class prior; a UserWarning says when
+    no network beat it), ``n_features_in_``, ``feature_names_in_`` (string column names),
+    ``formula_`` (with ``symbolic=True``: one sympy expression per logit).
+    """
+
+    _name = "KANClassifier"
+
+    def __init__(self, hidden="auto", grids="auto", steps=50, optimizer="lbfgs", k=3, lamb="auto", patience="auto",
+                 validation_fraction=0.2, refit=True, batch_size=None, dtype="float64", loss="auto", symbolic=False,
+                 random_state=0, verbose=False):
+        self.hidden = hidden
+        self.grids = grids
+        self.steps = steps
+        self.optimizer = optimizer
+        self.k = k
+        self.lamb = lamb
+        self.patience = patience
+        self.validation_fraction = validation_fraction
+        self.refit = refit
+        self.batch_size = batch_size
+        self.dtype = dtype
+        self.loss = loss
+        self.symbolic = symbolic
+        self.random_state = random_state
+        self.verbose = verbose
+
+    def fit(self, X, y):
+        X, y = validate_data(self, X, y, dtype=np.float64, ensure_all_finite=False)
+        check_classification_targets(y)  # "Unknown label type" for continuous targets
+        classes, encoded = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
+            label = classes[0].item() if hasattr(classes[0], "item") else classes[0]
+            raise ValueError(f"y has one class only ({label!r}): a classifier needs at least 2 classes")
+        loss = self._loss_name(len(classes))
+        recipe = self._recipe(loss=loss)
+        X_t = self._inputs(X, recipe)
+        n_logits = 1 if loss == "bce" else len(classes)
+        if loss == "bce":  # (N, 1) 0/1 of the second class
+            y_t = torch.from_numpy(encoded.astype(np.float64)).to(DTYPES[recipe.dtype]).unsqueeze(1)
+        else:  # (N,) class indices
+            y_t = torch.from_numpy(encoded.astype(np.int64))
+        for name in ("selection_", "validation_accuracy_", "validation_loss_", "baseline_loss_"):
+            self.__dict__.pop(name, None)  # from an earlier fit
+        self.classes_ = classes
+        self.model_ = self._fit_tensors(X_t, y_t, recipe, n_logits)
+        return self
+
+    def decision_function(self, X) -> np.ndarray:
+        """The logits: (N,) for two classes (the second class's log-odds), else (N, n_classes)."""
+        logits = self._outputs(X)
+        if logits.shape[1] == 1:
+            return logits[:, 0].numpy()
+        if len(self.classes_) == 2:
+            return (logits[:, 1] - logits[:, 0]).numpy()
+        return logits.numpy()
+
+    def predict_proba(self, X) -> np.ndarray:
+        """(N, n_classes): the probability of each class in the order of ``classes_``."""
+        logits = self._outputs(X)
+        if logits.shape[1] == 1:
+            p = torch.sigmoid(logits)
+            return torch.cat([1 - p, p], dim=1).numpy()
+        return torch.softmax(logits, dim=1).numpy()
+
+    def predict(self, X) -> np.ndarray:
+        """The most probable class of each row (labels as given to fit)."""
+        logits = self._outputs(X)
+        index = (logits[:, 0] > 0).long() if logits.shape[1] == 1 else logits.argmax(dim=1)
+        return self.classes_[index.numpy()]
+
+    # ---------------------------------------------------------------------- helpers
+    def _loss_name(self, n_classes: int) -> str:
+        if self.loss not in LOSSES:
+            raise ValueError(f"loss must be one of {list(LOSSES)}, got {self.loss!r}")
+        if self.loss == "auto":
+            return "bce" if n_classes == 2 else "cross_entropy"
+        if self.loss == "bce" and n_classes != 2:
+            raise ValueError(f"loss='bce' is for two classes, but y has {n_classes}; use loss='cross_entropy'")
+        return self.loss
+
+    def _report(self, search, chosen, X_val, y_val) -> None:
+        self.validation_accuracy_ = chosen.val_metric
+        self.validation_loss_ = chosen.val_loss
+        self.baseline_loss_ = search.mean_loss
+        if search.no_better_than_mean(chosen):
+            warnings.warn(f"KANClassifier: no network predicted the validation rows clearly better than the class "
+                          f"frequencies of the training rows (validation log loss {chosen.val_loss:.4g}, prior "
+                          f"{search.mean_loss:.4g}); the model chosen is the "
+                          f"{chosen.label if chosen.kind != 'kan' else 'network ' + chosen.label}",
+                          UserWarning, stacklevel=5)
+
+    def _validation_notes(self) -> dict:
+        return {"accuracy": self.validation_accuracy_, "log_loss": self.validation_loss_,
+                "baseline_log_loss": self.baseline_loss_, "refit": bool(self.refit),
+                "classes": [c.item() if hasattr(c, "item") else c for c in self.classes_]}
