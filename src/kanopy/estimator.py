@@ -17,9 +17,9 @@ import numpy as np
 import torch
 
 try:
-    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+    from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin  # noqa: F401  (for classifier.py)
     from sklearn.utils import check_random_state
-    from sklearn.utils.multiclass import check_classification_targets
+    from sklearn.utils.multiclass import check_classification_targets  # noqa: F401  (for classifier.py)
     from sklearn.utils.validation import check_is_fitted, validate_data
 except ImportError as err:  # pragma: no cover (depends on the environment)
     raise ImportError("kanopy.KANRegressor needs scikit-learn >= 1.6, as does kanopy.KANClassifier: "

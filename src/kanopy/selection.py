@@ -42,7 +42,6 @@ from dataclasses import dataclass, field
 import torch
 
 from . import linear, losses
-from .metrics import rmse as _rmse
 from .recipe import AUTO, Recipe, Stage, _deferred_interrupt, parameter_count, start
 
 GRID_LADDER = (3, 5, 10, 20, 50, 100)
