@@ -87,8 +87,8 @@ class UI:
 
     def __init__(self, quiet: bool = False, debug: bool = False):
         self.quiet, self.debug = quiet, debug
-        self.out = Console(highlight=False, soft_wrap=True)
-        self.err = Console(stderr=True, highlight=False, soft_wrap=True, quiet=quiet)
+        self.out = _console(highlight=False, soft_wrap=True)
+        self.err = _console(stderr=True, highlight=False, soft_wrap=True, quiet=quiet)
 
     def result(self, renderable) -> None:
         self.out.print(renderable)
@@ -106,6 +106,19 @@ class UI:
     def progress(self) -> Progress:
         """Bars on stderr: only on a terminal (in a file or a pipe they would leave blank lines)."""
         return bars.bars(console=self.err, enabled=not self.quiet)
+
+
+# the width of tables written to a file or a pipe (no terminal to fit; unless $COLUMNS says)
+FILE_WIDTH = 160
+
+
+def _console(**options) -> Console:
+    """A rich Console; off a terminal its tables keep their natural width (up to FILE_WIDTH)
+    instead of rich's 80 columns, which cut the candidate table's numbers short."""
+    console = Console(**options)
+    if not console.is_terminal and "COLUMNS" not in os.environ:
+        console.width = FILE_WIDTH
+    return console
 
 
 def command(*args, **kwargs):
@@ -680,7 +693,7 @@ def demo(ui: UI, seed: int) -> None:
     """Fit exp(sin(pi x) + y^2) to high accuracy from a [2, 5, 1] KAN and print the schedule."""
     from . import demo as demo_module
 
-    console = Console(quiet=ui.quiet)
+    console = _console(quiet=ui.quiet)
     result = demo_module.run(seed=seed, console=console, progress=not ui.quiet)
     if ui.quiet:
         click.echo(f"final test RMSE: {result.final_test_rmse:.3e}")
