@@ -144,22 +144,30 @@ def evaluate(name, source, X, y, makers, folds=5):
     return out
 
 
+def paired_se(a, b) -> float:
+    """Standard error of the mean of the per-fold differences a - b."""
+    d = np.asarray(a) - np.asarray(b)
+    return float(d.std(ddof=1) / np.sqrt(len(d)))
+
+
 def markdown(results, meta) -> str:
     rows = []
     for r in results:
         k = r["KAN"]
         best = max(PEERS, key=lambda p: r[p]["r2"])
+        r["margin_se"] = paired_se(k["folds"], r[best]["folds"])
         ok = "yes" if r["margin"] >= -0.01 else "**no**"
         peers = " | ".join(("**{:.3f}**" if p == best else "{:.3f}").format(r[p]["r2"]) for p in PEERS)
         rows.append(f"| {r['name']} | {r['source']} | {r['rows']}x{r['features']} | **{k['r2']:.3f}** ({k['r2_min']:.3f}) "
-                    f"| {peers} | {r['margin']:+.3f} {ok} | {k['seconds']:.2f} ({k['lamb_seconds']:.2f}) | "
+                    f"| {peers} | {r['margin']:+.3f} ± {r['margin_se']:.3f} {ok} | {k['seconds']:.2f} ({k['lamb_seconds']:.2f}) | "
                     + " / ".join(f"{r[p]['seconds']:.2f}" for p in PEERS) + f" | {k['reach']:.2f} | {k['chosen']} |")
     held = sum(r["margin"] >= -0.01 for r in results)
     positive = sum(r["KAN"]["r2_min"] > 0 for r in results)
+    close = sum(r["margin"] >= -max(0.01, r["margin_se"]) for r in results)
     kan_time = statistics.median(r["KAN"]["seconds"] for r in results)
     lamb_time = statistics.median(r["KAN"]["lamb_seconds"] for r in results)
     header = ("| data | source | rows x features | KANRegressor R² (worst fold) | RidgeCV | MLP | HGB | "
-              "KAN - best peer (within 0.01) | KAN fit s (lamb trials) | RidgeCV / MLP / HGB fit s | KAN reach | "
+              "KAN - best peer ± SE (within 0.01) | KAN fit s (lamb trials) | RidgeCV / MLP / HGB fit s | KAN reach | "
               "KAN chose |")
     folds = "".join(f"\nPer fold on {r['name']} (test R²): " + "; ".join(
         f"{p} " + ", ".join(f"{v:.3f}" for v in r[p]["folds"]) for p in ("KAN", *PEERS)) + ".\n"
@@ -178,7 +186,8 @@ acceptance bound is 0.5: inside twice the range). "KAN chose": the network the r
 noise of 1% or 10% of the target's RMS; test R² against the noisy targets, so 10% noise caps R² near 0.99.
 Machine: {meta['machine']}; ISA: {meta['isa']}.{meta.get('note', '')}
 
-KANRegressor within 0.01 R² of the best peer or above on **{held}/{len(results)}** data sets; R² > 0 on every
+KANRegressor within 0.01 R² of the best peer or above on **{held}/{len(results)}** data sets (within 0.01 or one
+standard error of the paired fold differences, "± SE", on {close}/{len(results)}); R² > 0 on every
 fold on {positive}/{len(results)}; median fit time {kan_time:.2f} s per fold, of which {lamb_time:.2f} s on the
 regulariser's trials.
 {folds}
