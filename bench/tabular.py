@@ -204,16 +204,20 @@ def main():
     parser.add_argument("--no-write", action="store_true", help="print, do not write docs/benchmarks.md")
     parser.add_argument("--json", type=Path, help="also write the per-fold results here (after every data set)")
     parser.add_argument("--merge", type=Path, nargs="+", help="no run: the table of these --json files, in order")
+    parser.add_argument("--note", default="", help="with --merge: a sentence on how the parts were run")
     args = parser.parse_args()
 
     if args.merge:
         parts = [json.loads(path.read_text()) for path in args.merge]
         results = [r for part in parts for r in part["results"]]
-        meta = {key: parts[0][key] for key in ("commit", "machine", "isa")}
-        meta["command"] = "` and `".join(part["command"] for part in parts)
+        meta = {key: parts[0][key] for key in ("machine", "isa")}
+        meta["commit"] = ", ".join(dict.fromkeys(part["commit"] for part in parts))
+        meta["command"] = parts[0]["command"] if len(parts) == 1 else "python bench/tabular.py"
         if len(parts) > 1:
-            meta["note"] = (f" The {len(parts)} commands ran side by side (one process each), so the fit times"
-                            " are under shared load: indicative only.")
+            meta["note"] = (f" Run as {len(parts)} processes side by side (" + "; ".join(
+                f"`{part['command']}`" for part in parts) + "), so the fit times are under shared load: indicative only.")
+        if args.note:
+            meta["note"] = meta.get("note", "") + " " + args.note
     else:
         makers = models()
         bundled = [] if args.no_bundled else [*sklearn_sets(), *statsmodels_sets()]
