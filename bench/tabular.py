@@ -16,6 +16,9 @@ Data sets, none downloaded:
   range, 1,000 rows) with Gaussian noise of 1% and 10% of the target's RMS (as SRBench).
 
     python bench/tabular.py [--only diabetes,friedman1] [--feynman I_6_2,I_12_11] [--no-write] [--json out.json]
+    python bench/tabular.py --merge part1.json part2.json   # the table of runs split over processes
+
+``--json`` is rewritten after every data set, so a run cut short keeps what it finished.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")  # one thread per model, set befor
 import argparse  # noqa: E402
 import collections  # noqa: E402
 import json  # noqa: E402
+import shlex  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
@@ -37,7 +41,8 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _report  # noqa: E402
-from feynman import DATA as FEYNMAN, load_equations, sample  # noqa: E402
+from feynman import DATA as FEYNMAN  # noqa: E402
+from feynman import load_equations, sample
 
 # a representative subset: 1 to 9 variables; Gaussians, products, ratios, roots, exponentials,
 # trigonometric and oscillating (sinc-like) terms
@@ -87,13 +92,12 @@ def feynman_sets(names, n=1000, seed=0):
 
 
 def models():
+    import torch
     from sklearn.ensemble import HistGradientBoostingRegressor
     from sklearn.linear_model import RidgeCV
     from sklearn.neural_network import MLPRegressor
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
-
-    import torch
 
     import kanopy
 
@@ -140,26 +144,37 @@ def evaluate(name, source, X, y, makers, folds=5):
     return out
 
 
-def markdown(results, command) -> str:
+def paired_se(a, b) -> float:
+    """Standard error of the mean of the per-fold differences a - b."""
+    d = np.asarray(a) - np.asarray(b)
+    return float(d.std(ddof=1) / np.sqrt(len(d)))
+
+
+def markdown(results, meta) -> str:
     rows = []
     for r in results:
         k = r["KAN"]
         best = max(PEERS, key=lambda p: r[p]["r2"])
+        r["margin_se"] = paired_se(k["folds"], r[best]["folds"])
         ok = "yes" if r["margin"] >= -0.01 else "**no**"
         peers = " | ".join(("**{:.3f}**" if p == best else "{:.3f}").format(r[p]["r2"]) for p in PEERS)
         rows.append(f"| {r['name']} | {r['source']} | {r['rows']}x{r['features']} | **{k['r2']:.3f}** ({k['r2_min']:.3f}) "
-                    f"| {peers} | {r['margin']:+.3f} {ok} | {k['seconds']:.2f} ({k['lamb_seconds']:.2f}) | "
+                    f"| {peers} | {r['margin']:+.3f} ± {r['margin_se']:.3f} {ok} | {k['seconds']:.2f} ({k['lamb_seconds']:.2f}) | "
                     + " / ".join(f"{r[p]['seconds']:.2f}" for p in PEERS) + f" | {k['reach']:.2f} | {k['chosen']} |")
     held = sum(r["margin"] >= -0.01 for r in results)
     positive = sum(r["KAN"]["r2_min"] > 0 for r in results)
+    close = sum(r["margin"] >= -max(0.01, r["margin_se"]) for r in results)
     kan_time = statistics.median(r["KAN"]["seconds"] for r in results)
     lamb_time = statistics.median(r["KAN"]["lamb_seconds"] for r in results)
     header = ("| data | source | rows x features | KANRegressor R² (worst fold) | RidgeCV | MLP | HGB | "
-              "KAN - best peer (within 0.01) | KAN fit s (lamb trials) | RidgeCV / MLP / HGB fit s | KAN reach | "
+              "KAN - best peer ± SE (within 0.01) | KAN fit s (lamb trials) | RidgeCV / MLP / HGB fit s | KAN reach | "
               "KAN chose |")
+    folds = "".join(f"\nPer fold on {r['name']} (test R²): " + "; ".join(
+        f"{p} " + ", ".join(f"{v:.3f}" for v in r[p]["folds"]) for p in ("KAN", *PEERS)) + ".\n"
+        for r in results if r["name"] == "diabetes")
     return f"""## Tabular regression: KANRegressor() against its peers, defaults only
 
-`{command}` (commit {_report.commit()}). Mean test R² over the same 5 folds (KFold, shuffled, seed 0) for
+`{meta['command']}` (commit {meta['commit']}). Mean test R² over the same 5 folds (KFold, shuffled, seed 0) for
 every model, each with its defaults: `KANRegressor()`; `RidgeCV`, `MLPRegressor(max_iter=2000)` (both after
 `StandardScaler`) and `HistGradientBoostingRegressor` from scikit-learn. Fit time: median seconds per fold,
 every model on one thread (`OMP_NUM_THREADS=1`: the machine's cores are shared); in brackets the part of
@@ -169,49 +184,61 @@ this commit).
 acceptance bound is 0.5: inside twice the range). "KAN chose": the network the recipe chose most often
 (G: grid). Feynman rows: 1,000 samples of the equation, each variable uniform in its range, plus Gaussian
 noise of 1% or 10% of the target's RMS; test R² against the noisy targets, so 10% noise caps R² near 0.99.
-Machine: {_report.machine()}; ISA: {_isa()}.
+Machine: {meta['machine']}; ISA: {meta['isa']}.{meta.get('note', '')}
 
-KANRegressor within 0.01 R² of the best peer or above on **{held}/{len(results)}** data sets; R² > 0 on every
+KANRegressor within 0.01 R² of the best peer or above on **{held}/{len(results)}** data sets (within 0.01 or one
+standard error of the paired fold differences, "± SE", on {close}/{len(results)}); R² > 0 on every
 fold on {positive}/{len(results)}; median fit time {kan_time:.2f} s per fold, of which {lamb_time:.2f} s on the
 regulariser's trials.
-
+{folds}
 {header}
 |{"---|" * 12}
 """ + "\n".join(rows) + "\n"
-
-
-def _isa() -> str:
-    try:
-        flags = Path("/proc/cpuinfo").read_text().split()
-    except OSError:
-        return "unknown"
-    return " + ".join(f for f in ("avx512f", "avx2") if f in flags) or "neither avx512f nor avx2"
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", default="", help="comma-separated data set names (as in the table)")
     parser.add_argument("--feynman", default=",".join(FEYNMAN_SUBSET), help="Feynman equations to simulate")
+    parser.add_argument("--no-bundled", action="store_true", help="leave out scikit-learn's and statsmodels' sets")
     parser.add_argument("--no-write", action="store_true", help="print, do not write docs/benchmarks.md")
-    parser.add_argument("--json", type=Path, help="also write the per-fold results here")
+    parser.add_argument("--json", type=Path, help="also write the per-fold results here (after every data set)")
+    parser.add_argument("--merge", type=Path, nargs="+", help="no run: the table of these --json files, in order")
+    parser.add_argument("--note", default="", help="with --merge: a sentence on how the parts were run")
     args = parser.parse_args()
 
-    makers = models()
-    sets = [*sklearn_sets(), *statsmodels_sets(), *feynman_sets([n for n in args.feynman.split(",") if n])]
-    if args.only:
-        wanted = set(args.only.split(","))
-        sets = [s for s in sets if s[0] in wanted]
-    results = []
-    for name, source, X, y in sets:
-        result = evaluate(name, source, X, y, makers)
-        results.append(result)
-        print(f"{name:<22} KAN {result['KAN']['r2']:.4f} ({result['KAN']['seconds']:.1f}s, {result['KAN']['chosen']})  "
-              + "  ".join(f"{p} {result[p]['r2']:.4f}" for p in PEERS) + f"  margin {result['margin']:+.4f}", flush=True)
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=1))
-    command = "python bench/tabular.py" + (f" --only {args.only}" if args.only else "") + (
-        f" --feynman {args.feynman}" if args.feynman != ",".join(FEYNMAN_SUBSET) else "")
-    text = markdown(results, command)
+    if args.merge:
+        parts = [json.loads(path.read_text()) for path in args.merge]
+        results = [r for part in parts for r in part["results"]]
+        meta = {key: parts[0][key] for key in ("machine", "isa")}
+        meta["commit"] = ", ".join(dict.fromkeys(part["commit"] for part in parts))
+        meta["command"] = parts[0]["command"] if len(parts) == 1 else "python bench/tabular.py"
+        if len(parts) > 1:
+            meta["note"] = (f" Run as {len(parts)} processes side by side (" + "; ".join(
+                f"`{part['command']}`" for part in parts) + "), so the fit times are under shared load: indicative only.")
+        if args.note:
+            meta["note"] = meta.get("note", "") + " " + args.note
+    else:
+        makers = models()
+        bundled = [] if args.no_bundled else [*sklearn_sets(), *statsmodels_sets()]
+        sets = [*bundled, *feynman_sets([n for n in args.feynman.split(",") if n])]
+        if args.only:
+            wanted = set(args.only.split(","))
+            sets = [s for s in sets if s[0] in wanted]
+        command = "python bench/tabular.py" + (f" --only {shlex.quote(args.only)}" if args.only else "") + (
+            " --no-bundled" if args.no_bundled else "") + (
+            f" --feynman {shlex.quote(args.feynman)}" if args.feynman != ",".join(FEYNMAN_SUBSET) else "")
+        meta = {"command": command, "commit": _report.commit(), "machine": _report.machine(), "isa": _report.isa()}
+        results = []
+        for name, source, X, y in sets:
+            result = evaluate(name, source, X, y, makers)
+            results.append(result)
+            print(f"{name:<22} KAN {result['KAN']['r2']:.4f} ({result['KAN']['seconds']:.1f}s, "
+                  f"{result['KAN']['chosen']})  " + "  ".join(f"{p} {result[p]['r2']:.4f}" for p in PEERS)
+                  + f"  margin {result['margin']:+.4f}", flush=True)
+            if args.json:
+                args.json.write_text(json.dumps({**meta, "results": results}, indent=1))
+    text = markdown(results, meta)
     print(text)
     if not args.no_write:
         _report.write_section("tabular", text)

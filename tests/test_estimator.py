@@ -10,6 +10,7 @@ import torch
 
 pytest.importorskip("sklearn")
 
+from reproduction import assert_reproduced  # noqa: E402
 from sklearn.base import clone  # noqa: E402
 from sklearn.exceptions import NotFittedError  # noqa: E402
 from sklearn.model_selection import GridSearchCV  # noqa: E402
@@ -20,7 +21,6 @@ from sklearn.utils.estimator_checks import check_estimator  # noqa: E402
 import kanopy  # noqa: E402
 import kanopy.recipe  # noqa: E402
 from kanopy import KANRegressor  # noqa: E402
-from reproduction import assert_reproduced  # noqa: E402
 
 SMALL = dict(hidden=(3,), grids=(3, 6), steps=10)
 

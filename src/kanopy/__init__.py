@@ -9,7 +9,8 @@ import importlib.util
 from ._version import __version__
 
 _LAZY = {  # public name: module that defines it
-    "KAN": "model", "KANLayer": "layer", "History": "history", "ModelFileError": "io", "KANRegressor": "estimator", "KANClassifier": "classifier",
+    "KAN": "model", "KANLayer": "layer", "History": "history", "ModelFileError": "io",
+    "KANRegressor": "estimator", "KANClassifier": "classifier",
     "MultiStageKAN": "multistage", "fit_multistage": "multistage",
 }
 
@@ -115,7 +116,7 @@ def load(path, device="cpu"):
     >>> kanopy.load(path)  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    kanopy.io.ModelFileError: ...: not a kanopy model file (no safetensors header: truncated or another format, 11 bytes)
+    kanopy.io.ModelFileError: ...: not a kanopy model file (no safetensors header: ...)
     """
     from .io import load_model
     from .model import KAN

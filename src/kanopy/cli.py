@@ -10,7 +10,6 @@ import tempfile
 from pathlib import Path
 
 import click
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
@@ -20,6 +19,7 @@ from .cli_app import (  # noqa: F401  (main: the entry point; the exit statuses:
     EXIT_ERROR,
     EXIT_INTERRUPTED,
     EXIT_USAGE,
+    FILE_WIDTH,
     NAMES,
     UI,
     IntList,
@@ -31,6 +31,7 @@ from .cli_app import (  # noqa: F401  (main: the entry point; the exit statuses:
     main,
     training_table,
 )
+from .cli_app import console as make_console
 
 # ---------------------------------------------------------------------------------- fit
 _DEFAULT = recipes.DEFAULTS
@@ -259,7 +260,8 @@ def _search_report(where, search) -> Table:
         report.add_column(column, justify="left" if column == "candidate" else "right", no_wrap=column == "candidate")
     for c in search.candidates:
         kan = c.kind == "kan"
-        report.add_row("*" if c.chosen else "", escape(c.label), str(c.grid) if kan else "-", f"{c.lamb:g}" if kan else "-",
+        report.add_row("*" if c.chosen else "", escape(c.label), str(c.grid) if kan else "-",
+                       f"{c.lamb:g}" if kan else "-",
                        str(c.schedule[-1][1]) if kan else "-", str(c.parameters), _number(c.train_rmse),
                        _number(c.val_rmse), f"{c.seconds:.2f}")
     report.caption = "* chosen: the simplest candidate not clearly worse than the best (steps: those kept)"
@@ -410,7 +412,8 @@ def info(ui: UI, model_file):
     if notes.get("validation"):
         v = notes["validation"]
         text = _validation_text(v) if "rows" in v else (
-            f"validation RMSE {v['rmse']:.4g} (R² {v['r2']:.3f}; predicting the training mean: {v['baseline_rmse']:.4g})"
+            f"validation RMSE {v['rmse']:.4g} (R² {v['r2']:.3f}; "
+            f"predicting the training mean: {v['baseline_rmse']:.4g})"
             + (", before the refit on every row" if v.get("refit") else ""))
         rows.append(("validation", text))
     state = model.fit_state
@@ -431,7 +434,7 @@ def demo(ui: UI, seed: int) -> None:
     """Fit exp(sin(pi x) + y^2) to high accuracy from a [2, 5, 1] KAN and print the schedule."""
     from . import demo as demo_module
 
-    console = Console(quiet=ui.quiet)
+    console = make_console(quiet=ui.quiet)
     result = demo_module.run(seed=seed, console=console, progress=not ui.quiet)
     if ui.quiet:
         click.echo(f"final test RMSE: {result.final_test_rmse:.3e}")

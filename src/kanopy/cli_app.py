@@ -86,8 +86,8 @@ class UI:
 
     def __init__(self, quiet: bool = False, debug: bool = False):
         self.quiet, self.debug = quiet, debug
-        self.out = Console(highlight=False, soft_wrap=True)
-        self.err = Console(stderr=True, highlight=False, soft_wrap=True, quiet=quiet)
+        self.out = console(highlight=False, soft_wrap=True)
+        self.err = console(stderr=True, highlight=False, soft_wrap=True, quiet=quiet)
 
     def result(self, renderable) -> None:
         self.out.print(renderable)
@@ -105,6 +105,19 @@ class UI:
     def progress(self) -> Progress:
         """Bars on stderr: only on a terminal (in a file or a pipe they would leave blank lines)."""
         return bars.bars(console=self.err, enabled=not self.quiet)
+
+
+# the width of tables written to a file or a pipe (no terminal to fit; unless $COLUMNS says)
+FILE_WIDTH = 160
+
+
+def console(**options) -> Console:
+    """A rich Console; off a terminal its tables keep their natural width (up to FILE_WIDTH)
+    instead of rich's 80 columns, which cut the candidate table's numbers short."""
+    out = Console(**options)
+    if not out.is_terminal and "COLUMNS" not in os.environ:
+        out.width = FILE_WIDTH
+    return out
 
 
 def command(*args, **kwargs):

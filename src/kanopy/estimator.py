@@ -349,7 +349,8 @@ class KANRegressor(RegressorMixin, KANEstimator):
         if search.no_better_than_mean(chosen):
             warnings.warn(f"KANRegressor: no network predicted the validation rows clearly better than the mean of "
                           f"the training targets (validation RMSE {chosen.val_rmse:.4g}, mean {search.mean_rmse:.4g}); "
-                          f"the model chosen is the {chosen.label if chosen.kind != 'kan' else 'network ' + chosen.label}",
+                          f"the model chosen is the "
+                          f"{chosen.label if chosen.kind != 'kan' else 'network ' + chosen.label}",
                           UserWarning, stacklevel=5)
 
     def _validation_notes(self) -> dict:

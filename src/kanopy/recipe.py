@@ -149,12 +149,12 @@ class Recipe:
         return out
 
     @classmethod
-    def from_dict(cls, data: dict, **changes) -> "Recipe":
+    def from_dict(cls, data: dict, **changes) -> Recipe:
         """A recipe from ``to_dict`` output (unknown keys ignored), with ``changes`` applied."""
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{**{k: v for k, v in data.items() if k in known}, **changes})
 
-    def check_model(self, model: "KAN", n_inputs: int, n_outputs: int) -> None:
+    def check_model(self, model: KAN, n_inputs: int, n_outputs: int) -> None:
         """ValueError unless ``model`` is the network this recipe builds for n_inputs features
         and n_outputs targets (for resuming)."""
         from .model import DTYPES
@@ -196,7 +196,7 @@ class Stage:
         return self.history.val_rmse[-1] if len(self.history) else None
 
 
-def start(X: "torch.Tensor", y: "torch.Tensor", recipe: Recipe, device="cpu", width=None, grid=None) -> "KAN":
+def start(X: torch.Tensor, y: torch.Tensor, recipe: Recipe, device="cpu", width=None, grid=None) -> KAN:
     """A new network for (X, y) (2-D tensors; for a classification loss y holds the targets
     as the loss takes them, and ``width`` is required) with the data scaling in its buffers
     and its inputs clamped 5% of the training range beyond it; ``width`` and ``grid``
@@ -216,7 +216,7 @@ def start(X: "torch.Tensor", y: "torch.Tensor", recipe: Recipe, device="cpu", wi
     return model
 
 
-def split(n: int, fraction: float, seed: int) -> tuple["torch.Tensor", "torch.Tensor"]:
+def split(n: int, fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(training rows, validation rows) of n rows: round(n * fraction) rows drawn at random
     from ``seed`` for validation; both in their original order (fraction 0: all rows, in order)."""
     import torch
@@ -230,7 +230,7 @@ def split(n: int, fraction: float, seed: int) -> tuple["torch.Tensor", "torch.Te
     return order[n_val:].sort().values, order[:n_val].sort().values
 
 
-def position(model: "KAN", recipe: Recipe) -> tuple[int, int]:
+def position(model: KAN, recipe: Recipe) -> tuple[int, int]:
     """(index of the grid the model is at or goes to next, steps it has done there).
     The index is len(recipe.grids) when the model has finished the recipe."""
     grid = model.grid
@@ -243,7 +243,7 @@ def position(model: "KAN", recipe: Recipe) -> tuple[int, int]:
     return len(recipe.grids), 0
 
 
-def train(model: "KAN", X, y, recipe: Recipe, *, X_val=None, y_val=None, progress: bool = False,
+def train(model: KAN, X, y, recipe: Recipe, *, X_val=None, y_val=None, progress: bool = False,
           callback=None) -> list[Stage]:
     """Bring ``model`` to the end of the fixed ``recipe`` on (X, y): at each grid from the one
     it stands at, refine to it (grid extension) and fit the steps left there, continuing a fit

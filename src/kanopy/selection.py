@@ -105,7 +105,8 @@ class Candidate:
         """JSON-able summary (for model files and reports)."""
         return {"label": self.label, "width": self.width, "grid": self.grid, "lamb": self.lamb,
                 "schedule": [list(s) for s in self.schedule], f"train_{self.metric_name}": self.train_metric,
-                f"val_{self.metric_name}": self.val_metric, "val_loss": self.val_loss, "parameters": self.parameters, "seconds": round(self.seconds, 3),
+                f"val_{self.metric_name}": self.val_metric, "val_loss": self.val_loss,
+                "parameters": self.parameters, "seconds": round(self.seconds, 3),
                 "chosen": self.chosen}
 
 

@@ -490,3 +490,18 @@ def test_info_shows_the_validation_error_of_a_model_saved_from_the_estimator(tmp
     assert info.exit_code == 0
     assert f"validation RMSE {est.validation_rmse_:.4g}" in info.stdout and "before the refit" in info.stdout
     assert "chosen" in info.stdout and "resumable" in info.stdout
+
+
+def test_the_candidate_table_keeps_its_numbers_whole_in_a_file_or_pipe(toy_csv, tmp_path, monkeypatch):
+    data, _, _ = toy_csv
+    monkeypatch.delenv("COLUMNS", raising=False)  # no terminal and no width asked: rich would cut at 80 columns
+    result = run("fit", data, "--target", "y", "--features", "x1,x2", "--steps", "4", "--out", tmp_path / "m.kan")
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.stdout, result.stdout
+    saved = kanopy.load(tmp_path / "m.kan").info["selection"]
+    rows = [line for line in result.stdout.splitlines() if line.count("│") >= 9]  # the candidate rows
+    assert len(rows) == len(saved)
+    for line, candidate in zip(rows, saved):
+        cells = [cell.strip() for cell in line.split("│")[1:-1]]
+        assert cells[1] == candidate["label"] and cells[-2] == f"{candidate['val_rmse']:.3e}", (line, candidate)
+    assert max(len(line) for line in result.stdout.splitlines()) <= cli.FILE_WIDTH
