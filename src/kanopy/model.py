@@ -1167,4 +1167,17 @@ class KAN(nn.Module):
         save_model(self, path, include_fit_state=include_fit_state)
 
     def extra_repr(self) -> str:
+        """The network's shape in its ``repr`` (PyTorch's hook for modules).
+
+        Returns
+        -------
+        str
+            Width, grid, spline order and dtype.
+
+        Examples
+        --------
+        >>> import kanopy
+        >>> kanopy.KAN([2, 3, 1], grid=5).extra_repr()
+        'width=[[2, 0], [3, 0], [1, 0]], grid=5, k=3, dtype=torch.float64'
+        """
         return f"width={self.width}, grid={self.grid}, k={self.k}, dtype={self.dtype}"
