@@ -88,17 +88,23 @@ class CurvatureMemory:
     def state_dict(self) -> dict:
         if self.rows is None:
             return {}
-        gram = self.gram  # sets gamma when it was stale
-        return {"rows": self.rows, "gram": torch.from_numpy(gram.copy()),
-                "order": torch.tensor(self.order, dtype=torch.int64), "gamma": self.gamma}
+        state = {"rows": self.rows, "order": torch.tensor(self.order, dtype=torch.int64)}
+        if self._gram is not None:  # stale after a C++ step: recomputed from the rows when needed,
+            # not for every checkpoint the fit takes (a (2 size)^2 GEMM over all parameters)
+            state["gram"] = torch.from_numpy(self._gram.copy())
+            state["gamma"] = self.gamma
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         self.clear()
         if "rows" in state:
             self.rows = state["rows"].clone()
-            self._gram = state["gram"].numpy().copy()
             self.order = [int(v) for v in state["order"]]
-            self.gamma = float(state["gamma"])
+            if "gram" in state:
+                self._gram = state["gram"].numpy().copy()
+                self.gamma = float(state["gamma"])
+            else:
+                self._gram = None  # gamma comes with it
 
 
 class LBFGS:
