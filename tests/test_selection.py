@@ -114,3 +114,30 @@ def test_a_search_without_validation_rows_is_refused():
     X, y = toy(30, 2, noise=0.1)
     with pytest.raises(ValueError, match="needs validation rows"):
         Search(X, y, None, None, recipe.Recipe())
+
+
+def test_a_network_that_swings_out_between_sparse_rows_is_never_chosen():
+    # a skewed input (most rows near 0, a few far out), as incomes are: a spline interval
+    # holds no row, and a network can fit every row yet swing far out inside that interval
+    g = torch.Generator().manual_seed(0)
+    x = torch.cat([torch.rand(95, 1, generator=g, dtype=torch.float64), 4 + torch.rand(5, 1, generator=g, dtype=torch.float64)])
+    x = x[torch.randperm(100, generator=g)]  # far rows in both the training and the validation rows
+    y = 0.5 * x + 0.05 * torch.randn(100, 1, generator=g, dtype=torch.float64)
+    search = Search(x[:80], y[:80], x[80:], y[80:], recipe.Recipe(steps=5, lamb=0.0))
+    model = recipe.start(x[:80], y[:80], search.recipe, width=[1, 1], grid=20)
+    linear_kan(model, x[:80], y[:80])
+    assert not search.goes_wild(model)  # a line stays inside the targets' range over the data
+    with torch.no_grad():  # a bump of height 10 (the targets span about 2.5) in the empty interval [2, 3]
+        layer = model.layers[0]
+        z = model.scaled_inputs(torch.tensor([[2.5]], dtype=torch.float64))
+        values, start = basis.local_basis(z, layer.knots, layer.k)  # (1, 1, k+1), (1, 1)
+        r = int(values[0, 0].argmax())  # the basis function centred nearest 2.5: support about [2, 3]
+        layer.coef[0, int(start) + r, 0] += 10 / float(model.out_scale) / float(values[0, 0, r]) / float(layer.scale_sp[0, 0])
+    with torch.no_grad():
+        rows = torch.cat([x[:80], x[80:]])
+        assert float((model(rows) - y).abs().max()) < 1.0  # the rows themselves stay well fitted
+    assert search.goes_wild(model)
+    wild = Candidate(label="wild", kind="kan", model=model, schedule=[(5, 5)], wild=True,
+                     errors=torch.full((20,), 0.001, dtype=torch.float64))
+    line = candidate(torch.full((20,), 0.01), kind="linear", label="linear")
+    assert not wild.usable and simplest_close_to_best([line, wild]) is line

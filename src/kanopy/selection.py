@@ -37,6 +37,7 @@ from __future__ import annotations
 import copy
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -69,6 +70,7 @@ class Candidate:
     seconds: float = 0.0
     chosen: bool = False
     errors: torch.Tensor | None = field(default=None, repr=False)  # (N_val,) squared, standardised; log loss
+    wild: bool = False  # predicts beyond twice the targets' range between the data points (Search.goes_wild)
 
     @property
     def train_rmse(self) -> float:
@@ -96,10 +98,11 @@ class Candidate:
         return sum(steps for _, steps in self.schedule)
 
     @property
-    def trained(self) -> bool:
-        """False for a network whose best validation state is its random initial one: no step
-        improved on it, so it is no model of the data (and never chosen)."""
-        return self.kind != "kan" or self.schedule[0][1] > 0
+    def usable(self) -> bool:
+        """False for a network whose best validation state is its random initial one (no step
+        improved on it) and for one that goes wild between the data points: neither is a model
+        of the data, and neither is chosen."""
+        return self.kind != "kan" or (self.schedule[0][1] > 0 and not self.wild)
 
     def describe(self) -> dict:
         """JSON-able summary (for model files and reports)."""
@@ -107,7 +110,7 @@ class Candidate:
                 "schedule": [list(s) for s in self.schedule], f"train_{self.metric_name}": self.train_metric,
                 f"val_{self.metric_name}": self.val_metric, "val_loss": self.val_loss,
                 "parameters": self.parameters, "seconds": round(self.seconds, 3),
-                "chosen": self.chosen}
+                "wild": self.wild, "chosen": self.chosen}
 
 
 def clearly_better(new: Candidate, old: Candidate) -> bool:
@@ -123,14 +126,14 @@ def clearly_better(new: Candidate, old: Candidate) -> bool:
 
 def simplest_close_to_best(candidates: list[Candidate]) -> Candidate:
     """The first candidate (they come simplest first) that the best one is not clearly better
-    than, among those trained."""
-    candidates = [c for c in candidates if c.trained]
+    than, among the usable ones."""
+    candidates = [c for c in candidates if c.usable]
     best = _best(candidates)
     return next(c for c in candidates if c is best or not clearly_better(best, c))
 
 
 def _best(candidates: list[Candidate]) -> Candidate:
-    return min((c for c in candidates if c.trained), key=lambda c: float(c.errors.mean()))
+    return min((c for c in candidates if c.usable), key=lambda c: float(c.errors.mean()))
 
 
 class Search:
@@ -171,6 +174,7 @@ class Search:
             mean_residual = (y.mean(dim=0) - y_val) / self._scale
             self.mean_errors = (mean_residual**2).sum(dim=1)  # (N_val,): predicting the training mean
             self.mean_rmse = float(torch.sqrt(torch.mean((y.mean(dim=0) - y_val) ** 2)))
+            self._probes, self._sane = sanity_probes(X, y, X_val, y_val, recipe.seed)
         self.mean_loss = float(self.mean_errors.mean())  # of the mean (the prior for a classifier)
 
     # ------------------------------------------------------------------------- the search
@@ -191,7 +195,7 @@ class Search:
         if current.kind == "kan" and r.lamb == AUTO and r.searches:
             for value in LAMBS:  # the regulariser, at the first grid
                 trial = self._network(tuple(current.width[1:-1]), ladder[:1], value)
-                if trial.trained and clearly_better(trial, current):
+                if trial.usable and clearly_better(trial, current):
                     current = trial
         if current.kind == "kan" and len(ladder) > 1:
             current = self._extend(current, ladder[1:])
@@ -201,7 +205,7 @@ class Search:
         """The candidate to keep when the search is cut short."""
         if self.chosen is not None:
             return self.chosen
-        done = [c for c in self.candidates if c.errors is not None and c.trained]
+        done = [c for c in self.candidates if c.errors is not None and c.usable]
         return self._choose(simplest_close_to_best(done)) if done else None
 
     def _choose(self, candidate: Candidate) -> Candidate:
@@ -248,7 +252,7 @@ class Search:
         tried = [self._network(hidden, (grid,), lamb) for hidden in WIDTHS
                  if self._parameters(hidden, grid) <= self.max_parameters]
         for hidden in WIDER:
-            if len(tried) < 2 or not tried[-1].trained or not any(c.trained for c in tried[:-1]) \
+            if len(tried) < 2 or not tried[-1].usable or not any(c.usable for c in tried[:-1]) \
                     or not clearly_better(tried[-1], _best(tried[:-1])):
                 break
             if self._parameters(hidden, grid) > self.max_parameters:
@@ -281,7 +285,7 @@ class Search:
             trial = Candidate(label=current.label, kind="kan", model=model, lamb=current.lamb,
                               schedule=list(current.schedule), stages=list(current.stages))
             trial = self._train(model, trial, t0)
-            if not clearly_better(trial, current):
+            if not trial.usable or not clearly_better(trial, current):
                 break
             current = trial
         return current
@@ -306,7 +310,21 @@ class Search:
         candidate.parameters = model.num_parameters()
         return self._record(candidate, t0)
 
+    def goes_wild(self, model) -> bool:
+        """Whether a regression network predicts outside twice the targets' range (their range
+        widened by half of it on each side) on the data or between data points. A network can
+        fit the training and validation rows and still swing far out where the rows are sparse
+        (a skewed input: grid intervals with a point or two); early stopping cannot see it."""
+        if self.classifies:
+            return False
+        with torch.no_grad():
+            pred = model(self._probes)  # (P, m)
+        lo, hi = self._sane
+        return not bool(((pred >= lo) & (pred <= hi)).all())
+
     def _record(self, candidate: Candidate, t0: float) -> Candidate:
+        if candidate.kind == "kan":
+            candidate.wild = self.goes_wild(candidate.model)
         with torch.no_grad():
             pred = candidate.model(self.X_val)  # (N_val, m)
             if self.classifies:
@@ -352,7 +370,29 @@ class Search:
                                 batch_size=r.batch_size,
                                 progress=progress, seed=r.seed)
             stages.append(Stage(grid=grid, history=history, seconds=time.perf_counter() - t0))
+        if self.goes_wild(model):  # the extra rows moved it where the search's model was sane
+            warnings.warn("the network refit on every row goes wild between the data points; the chosen "
+                          "network (trained without the validation rows) is kept", UserWarning, stacklevel=3)
+            return copy.deepcopy(chosen.model), list(chosen.stages)
         return model, stages
+
+
+PROBES = 2048  # points between pairs of data rows on which a network must stay sane
+
+
+def sanity_probes(X, y, X_val, y_val, seed: int):
+    """(probes, (lo, hi)): every data row and PROBES points on segments between random pairs of
+    rows (seeded), and the sane range of each output: the targets' range widened by half of it
+    on each side. Segments stay inside the data's hull, where a model is asked to interpolate."""
+    rows, targets = torch.cat([X, X_val]), torch.cat([y, y_val])
+    g = torch.Generator().manual_seed(int(seed))
+    n = rows.shape[0]
+    i, j = torch.randint(n, (PROBES,), generator=g), torch.randint(n, (PROBES,), generator=g)
+    a = torch.rand(PROBES, 1, generator=g, dtype=rows.dtype)
+    probes = torch.cat([rows, a * rows[i] + (1 - a) * rows[j]])
+    lo, hi = targets.min(dim=0).values, targets.max(dim=0).values
+    half = (hi - lo) / 2
+    return probes, (lo - half, hi + half)
 
 
 def prior_logits(y: torch.Tensor, n_outputs: int, loss) -> torch.Tensor:
