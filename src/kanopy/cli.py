@@ -141,8 +141,9 @@ def _network_rows(model) -> list[tuple[str, str]]:
 def _shape(model) -> str:
     """'width [2, 5, 1]', or the stages' widths of a MultiStageKAN."""
     if hasattr(model, "stages"):
-        n = len(model.stages)
-        return f"{n} stage{'s' if n > 1 else ''} of width{'s' if n > 1 else ''} " + ", ".join(str([sum(w) for w in s.width]) for s in model.stages)
+        n, plural = len(model.stages), "s" if len(model.stages) > 1 else ""
+        widths = ", ".join(str([sum(w) for w in stage.width]) for stage in model.stages)
+        return f"{n} stage{plural} of width{plural} {widths}"
     return f"width {[sum(w) for w in model.width]}"
 
 
@@ -150,7 +151,7 @@ def _check_stage_options(given, resume, val_frac) -> None:
     """--stages has its own schedule and needs validation rows: refuse what cannot apply."""
     clash = sorted(set(given) & {"hidden", "grids", "steps", "optimizer", "lamb", "patience"})
     if clash:
-        raise ValueError(f"--stages fits with kanopy.fit_multistage's own schedule; leave out "
+        raise ValueError("--stages fits with kanopy.fit_multistage's own schedule; leave out "
                          + ", ".join("--width" if c == "hidden" else f"--{c}" for c in clash))
     if resume is not None:
         raise ValueError("--stages cannot --resume: a multi-stage fit is not resumable; fit again")
