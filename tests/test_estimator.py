@@ -324,3 +324,23 @@ def test_more_parameters_than_rows_warns():
     X, y = toy(30, seed=8)
     with pytest.warns(UserWarning, match=r"the network has 375 parameters for 30 training rows"):
         KANRegressor(hidden=(5,), grids=(3, 20), steps=1).fit(X, y)
+
+
+def test_stages_fit_a_multistage_model_down_to_rounding_error():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1, 1, (400, 1))
+    reg = KANRegressor(stages=3).fit(X, np.sin(3 * X[:, 0]))
+    assert isinstance(reg.model_, kanopy.MultiStageKAN) and len(reg.stages_) >= 1
+    fresh = np.linspace(X.min(), X.max(), 1001)[:, None]  # inside the training range
+    assert np.sqrt(np.mean((reg.predict(fresh) - np.sin(3 * fresh[:, 0])) ** 2)) < 1e-9  # against the closed form
+    assert reg.validation_rmse_ < 1e-9 and reg.model_.info["validation"]["rmse"] == reg.validation_rmse_
+
+
+@pytest.mark.parametrize("options, named", [({"stages": 0}, "stages"), ({"stages": 2.5}, "stages"),
+                                            ({"stages": 2, "symbolic": True}, "symbolic"),
+                                            ({"stages": 2, "dtype": "float32"}, "float64"),
+                                            ({"stages": 2, "validation_fraction": 0}, "validation_fraction")])
+def test_stages_refuse_what_cannot_apply(options, named):
+    X = np.linspace(-1, 1, 50)[:, None]
+    with pytest.raises(ValueError, match=named):
+        KANRegressor(**options).fit(X, X[:, 0] ** 2)

@@ -69,10 +69,15 @@ def _shown(value) -> str:
                    "[default: 0.2].")
 @click.option("--out", type=click.Path(dir_okay=False), metavar="MODEL.kan",
               help="Write the fitted model here (atomically; also when interrupted by Ctrl-C).")
+@click.option("--stages", type=click.IntRange(min=1), metavar="N",
+              help="Fit up to N KAN stages, each on the normalised residual of the ones before "
+                   "(kanopy.fit_multistage: float64, to rounding error on smooth functions; its own schedule, "
+                   "so --width, --grids, --steps, --optimizer, --lamb and --patience do not apply); stages are "
+                   "added while the validation error falls.")
 @click.option("--resume", type=click.Path(dir_okay=False), metavar="MODEL.kan",
               help="Continue the fit of this model (e.g. one saved at Ctrl-C) to the end of its fixed schedule.")
 def fit(ui: UI, data_file, target, features, hidden, grids, steps, lamb, patience, optimizer, dtype, seed, val_frac,
-        out, resume):
+        out, stages, resume):
     """Fit a KAN to predict column --target of DATA (CSV, or Parquet with pyarrow).
 
     The inputs are scaled to [-1, 1] (and clamped 5% of the training range beyond it, so
@@ -89,6 +94,8 @@ def fit(ui: UI, data_file, target, features, hidden, grids, steps, lamb, patienc
                                    seed=seed, lamb=lamb).items() if v is not None}
     if _given("patience"):  # "none" (None) counts too
         given["patience"] = patience
+    if stages is not None:
+        _check_stage_options(given, resume, val_frac)
     model, saved = (None, {}) if resume is None else _resumed(resume, target, features, val_frac, given)
     target = target or saved.get("target")
     if target is None:
@@ -111,13 +118,59 @@ def fit(ui: UI, data_file, target, features, hidden, grids, steps, lamb, patienc
     where = dict(data_file=data_file, target=target, features=features, n_train=len(train_rows), n_val=len(val_rows))
     info = dict(features=features, target=target, val_frac=val_frac, recipe=recipe.to_dict(),
                 data=Path(data_file).name, rows=len(table))
-    if recipe.needs_validation:
+    if stages is not None:
+        model = _fit_stages(ui, stages, X, y, X_val, y_val, recipe, info)
+    elif recipe.needs_validation:
         model = _fit_search(ui, X, y, X_val, y_val, recipe, info, out, where)
     else:
         model = _fit_schedule(ui, model, resume, X, y, X_val, y_val, recipe, info, out, where)
     if out is not None:
         model.save(out)
-        ui.note(f"saved {out}: width {[sum(w) for w in model.width]}, {model.num_parameters()} parameters")
+        ui.note(f"saved {out}: {_shape(model)}, {model.num_parameters()} parameters")
+
+
+def _network_rows(model) -> list[tuple[str, str]]:
+    """`kanopy info`'s rows on the network: width and grids, per stage for a MultiStageKAN."""
+    if hasattr(model, "stages"):
+        return [(f"stage {s + 1}", f"width {[sum(w) for w in stage.width]}, grid {stage.grid} (k = {stage.k}), "
+                                   f"{stage.num_parameters()} parameters") for s, stage in enumerate(model.stages)]
+    return [("width", str([sum(w) for w in model.width])),
+            ("grid", ", ".join(str(layer.grid) for layer in model.layers) + f" (spline order k = {model.k})")]
+
+
+def _shape(model) -> str:
+    """'width [2, 5, 1]', or the stages' widths of a MultiStageKAN."""
+    if hasattr(model, "stages"):
+        n, plural = len(model.stages), "s" if len(model.stages) > 1 else ""
+        widths = ", ".join(str([sum(w) for w in stage.width]) for stage in model.stages)
+        return f"{n} stage{plural} of width{plural} {widths}"
+    return f"width {[sum(w) for w in model.width]}"
+
+
+def _check_stage_options(given, resume, val_frac) -> None:
+    """--stages has its own schedule and needs validation rows: refuse what cannot apply."""
+    clash = sorted(set(given) & {"hidden", "grids", "steps", "optimizer", "lamb", "patience"})
+    if clash:
+        raise ValueError("--stages fits with kanopy.fit_multistage's own schedule; leave out "
+                         + ", ".join("--width" if c == "hidden" else f"--{c}" for c in clash))
+    if resume is not None:
+        raise ValueError("--stages cannot --resume: a multi-stage fit is not resumable; fit again")
+    if given.get("dtype", "float64") != "float64":
+        raise ValueError("--stages fits in float64 (its residuals reach rounding error): leave out --dtype float32")
+    if val_frac == 0:
+        raise ValueError("--stages needs validation rows to decide when to stop adding stages: give --val-frac > 0")
+
+
+def _fit_stages(ui, stages, X, y, X_val, y_val, recipe, info):
+    """kanopy.fit_multistage on the training rows, stopped on the validation rows."""
+    from .multistage import fit_multistage
+
+    model = fit_multistage(X, y, stages=stages, seed=recipe.seed, X_val=X_val, y_val=y_val, log=ui.note)
+    model.info = info
+    info["stages"] = stages
+    info["validation"] = _validation(model, X, y, X_val, y_val)
+    _say_validation(ui, info["validation"])
+    return model
 
 
 def _given(name: str) -> bool:
@@ -382,8 +435,7 @@ def info(ui: UI, model_file):
     table.add_column()
     rows = [
         ("format", f"kanopy model file, version {meta['format_version']} (written by kanopy {meta['kanopy_version']})"),
-        ("width", str([sum(w) for w in model.width])),
-        ("grid", ", ".join(str(layer.grid) for layer in model.layers) + f" (spline order k = {model.k})"),
+        *_network_rows(model),
         ("dtype", str(model.dtype).removeprefix("torch.")),
         ("parameters", str(model.num_parameters())),
     ]
@@ -391,7 +443,8 @@ def info(ui: UI, model_file):
         rows.append(("features", ", ".join(notes["features"])))
     if notes.get("target"):
         rows.append(("target", notes["target"]))
-    recipe = recipes.Recipe.from_dict(notes["recipe"]) if notes.get("recipe") else None
+    multistage = hasattr(model, "stages")
+    recipe = recipes.Recipe.from_dict(notes["recipe"]) if notes.get("recipe") and not multistage else None
     chosen = next((c for c in notes.get("selection", []) if c.get("chosen")), None)
     if recipe is not None and recipe.needs_validation:
         tried = notes.get("selection", [])
@@ -417,7 +470,9 @@ def info(ui: UI, model_file):
             + (", before the refit on every row" if v.get("refit") else ""))
         rows.append(("validation", text))
     state = model.fit_state
-    if recipe is not None and recipe.needs_validation:
+    if multistage:
+        rows.append(("resumable", "no: a multi-stage fit (fit again)"))
+    elif recipe is not None and recipe.needs_validation:
         rows.append(("resumable", "no: chosen on validation rows (fit again, or --resume a fixed schedule)"))
     else:
         rows.append(("resumable", f"yes: {state['optimizer']} state after {state['step']} steps at grid {model.grid}"

@@ -188,14 +188,21 @@ class KANRegressor(RegressorMixin, KANEstimator):
         Seed of everything (None draws one).
     verbose : bool, default False
         Show progress bars.
+    stages : int or None, default None
+        Fit by :func:`kanopy.fit_multistage` instead: up to this many KAN stages, each on the
+        normalised residual of the ones before (float64, down to rounding error on smooth
+        functions), with that function's own schedule (`hidden`, `grids`, `steps`,
+        `optimizer`, `k`, `lamb` and `patience` do not apply); early stopping and the stage
+        count judged on the validation split. ``model_`` is then a
+        :class:`kanopy.MultiStageKAN`.
 
     Attributes
     ----------
-    model_ : KAN
+    model_ : KAN or MultiStageKAN
         The fitted network; its buffers carry the data scaling, so ``model_(X)`` predicts from
         raw inputs.
-    stages_ : list of kanopy.recipe.Stage
-        One per grid of its training, with its history.
+    stages_ : list of kanopy.recipe.Stage, or of kanopy.multistage.StageReport
+        One per grid of its training, with its history (with `stages`: one report per stage).
     selection_ : list
         With a validation split: a summary of every candidate tried, in order, the chosen one
         marked.
@@ -233,7 +240,7 @@ class KANRegressor(RegressorMixin, KANEstimator):
 
     def __init__(self, hidden="auto", grids="auto", steps=50, optimizer="lbfgs", k=3, lamb="auto", patience="auto",
                  validation_fraction=0.2, refit=True, batch_size=None, dtype="float64", symbolic=False,
-                 random_state=0, verbose=False):
+                 random_state=0, verbose=False, stages=None):
         self.hidden = hidden
         self.grids = grids
         self.steps = steps
@@ -248,6 +255,7 @@ class KANRegressor(RegressorMixin, KANEstimator):
         self.symbolic = symbolic
         self.random_state = random_state
         self.verbose = verbose
+        self.stages = stages
 
     _name = "KANRegressor"
 
@@ -296,10 +304,46 @@ class KANRegressor(RegressorMixin, KANEstimator):
         check_not_constant(y_t, "y")
         for name in ("selection_", "validation_rmse_", "validation_score_", "baseline_rmse_"):
             self.__dict__.pop(name, None)  # from an earlier fit
-        self.model_ = self._fit_tensors(X_t, y_t, recipe, y_t.shape[1])
+        if self.stages is None:
+            self.model_ = self._fit_tensors(X_t, y_t, recipe, y_t.shape[1])
+        else:
+            self.model_ = self._fit_stages(X_t, y_t, recipe)
         self.n_outputs_ = y_t.shape[1]
         self._y_ndim = np.ndim(y)
         return self
+
+    def _fit_stages(self, X_t, y_t, recipe):
+        """A MultiStageKAN (kanopy.fit_multistage) on the training rows, judged on the validation split."""
+        from .multistage import fit_multistage
+
+        stages = self.stages
+        if not isinstance(stages, numbers.Integral) or isinstance(stages, bool) or stages < 1:
+            raise ValueError(f"stages must be a positive integer or None, got {stages!r}")
+        if self.symbolic:
+            raise ValueError("symbolic=True snaps one network; with stages, snap the fitted stages with "
+                             "model_.auto_symbolic() and read model_.symbolic_formula()")
+        if recipe.dtype != "float64":
+            raise ValueError(f"stages fit in float64 (their residuals reach rounding error), got dtype={self.dtype!r}")
+        fraction = float(self.validation_fraction)
+        if fraction == 0:
+            raise ValueError("stages need validation rows to stop adding stages: give validation_fraction > 0")
+        train_rows, val_rows = recipes.split(X_t.shape[0], fraction, recipe.seed)
+        check_rows(len(train_rows), f"X without its {len(val_rows)} validation rows")
+        model = fit_multistage(X_t[train_rows], y_t[train_rows], stages=int(stages), seed=recipe.seed,
+                               X_val=X_t[val_rows], y_val=y_t[val_rows], log=print if self.verbose else None)
+        self.stages_ = list(model.reports)
+        with torch.no_grad():
+            pred = model(X_t[val_rows])
+        y_val = y_t[val_rows]
+        self.validation_rmse_ = float(torch.sqrt(torch.mean((pred - y_val) ** 2)))
+        self.baseline_rmse_ = float(torch.sqrt(torch.mean((y_t[train_rows].mean(dim=0) - y_val) ** 2)))
+        spread = float(((y_val - y_val.mean(dim=0)) ** 2).mean())
+        self.validation_score_ = 1 - self.validation_rmse_**2 / spread if spread > 0 else float("nan")
+        self._record(model, recipe)
+        model.info["stages"] = int(stages)
+        model.info["validation"] = {"rmse": self.validation_rmse_, "baseline_rmse": self.baseline_rmse_,
+                                    "r2": self.validation_score_, "refit": False}
+        return model
 
     def predict(self, X) -> np.ndarray:
         """Predict with the fitted network.

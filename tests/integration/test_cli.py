@@ -505,3 +505,28 @@ def test_the_candidate_table_keeps_its_numbers_whole_in_a_file_or_pipe(toy_csv, 
         cells = [cell.strip() for cell in line.split("│")[1:-1]]
         assert cells[1] == candidate["label"] and cells[-2] == f"{candidate['val_rmse']:.3e}", (line, candidate)
     assert max(len(line) for line in result.stdout.splitlines()) <= cli.FILE_WIDTH
+
+
+def test_stages_fit_a_multistage_model_to_rounding_error_and_info_describes_it(tmp_path):
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-1, 1, 400)
+    data = write_csv(tmp_path / "wave.csv", ["x", "y"], zip(x, np.sin(3 * x)))
+    out = tmp_path / "wave.kan"
+    result = run("fit", data, "--target", "y", "--stages", "3", "--out", out)
+    assert result.exit_code == 0, result.output
+    model = kanopy.load(out)
+    assert isinstance(model, kanopy.MultiStageKAN) and model.info["stages"] == 3
+    fresh = torch.linspace(-0.95, 0.95, 1001, dtype=torch.float64)[:, None]  # inside the training rows
+    with torch.no_grad():
+        assert float((model(fresh) - torch.sin(3 * fresh)).pow(2).mean().sqrt()) < 1e-9  # against the closed form
+    info = run("info", out).output
+    assert "stage 1" in info and "validation RMSE" in info and "multi-stage" in info
+
+
+def test_stages_refuse_options_of_the_single_network_schedule_and_write_nothing(toy_csv, tmp_path):
+    data, _, _ = toy_csv
+    out = tmp_path / "never.kan"
+    for extra in (["--grids", "3,5"], ["--width", "2"], ["--dtype", "float32"], ["--val-frac", "0"]):
+        result = run("fit", data, "--target", "y", "--features", "x1,x2", "--stages", "2", *extra, "--out", out)
+        assert result.exit_code == 1, result.output
+        assert "--stages" in result.output and not out.exists()
