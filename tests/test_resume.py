@@ -9,7 +9,7 @@ import torch
 from conftest import uniform_samples
 
 import kanopy
-from kanopy import KAN, kernels, recipe
+from kanopy import KAN, kernels, recipe, schedule
 from kanopy.objectives import DataObjective
 
 TOL = 1e-12
@@ -202,7 +202,7 @@ def test_ctrl_c_during_a_refinement_waits_for_it_to_finish():
         pytest.skip("SIGINT is not handled by Python's default handler here")
     finished = []
     with pytest.raises(KeyboardInterrupt):
-        with recipe._deferred_interrupt():
+        with schedule.deferred_interrupt():
             signal.raise_signal(signal.SIGINT)
             finished.append(True)
     assert finished == [True]

@@ -23,6 +23,7 @@ from rich.table import Table
 from .metrics import rmse as _rmse
 from .model import KAN
 from .prune import shrink
+from .schedule import refine_and_fit
 
 SCHEDULE = (  # (grid, optimizer, steps)
     (3, "lbfgs", 50),
@@ -84,25 +85,31 @@ def run(seed: int = 0, n_train: int = 3000, n_test: int = 3000, console: Console
     bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     task = bar.add_task("", total=1)
     start = time.perf_counter()
+    plan = {grid: (optimizer, steps) for grid, optimizer, steps in SCHEDULE}
+
+    def before(grid):
+        optimizer, steps = plan[grid]
+        bar.reset(task, total=steps, description=f"grid {grid:>3} {optimizer}")
+
+    def after(model, fitted):
+        t0 = time.perf_counter()
+        if fitted.grid == SHRINK_AT_GRID:
+            bar.reset(task, total=None, description="removing unneeded hidden nodes")
+            model = result.model = shrink(model, X, y)
+        stage = StageResult(grid=fitted.grid, width=[sum(w) for w in model.width], params=model.num_parameters(),
+                            optimizer=plan[fitted.grid][0], train_rmse=_rmse(model, X, y),
+                            test_rmse=_rmse(model, X_test, y_test),
+                            seconds=fitted.seconds + time.perf_counter() - t0)
+        result.stages.append(stage)
+        table.add_row(str(stage.grid), str(stage.width), str(stage.params), stage.optimizer,
+                      f"{stage.train_rmse:.3e}", f"{stage.test_rmse:.3e}", f"{stage.seconds:.2f}")
+        return model
+
     with Live(Group(table, bar), console=console, transient=True, refresh_per_second=8,
               redirect_stdout=False) if progress else _Null():
-        for grid, optimizer, steps in SCHEDULE:
-            stage_start = time.perf_counter()
-            if grid != model.grid:
-                model.refine(grid)
-            bar.reset(task, total=steps, description=f"grid {grid:>3} {optimizer}")
-            model.fit(X, y, steps=steps, optimizer=optimizer, progress=False,
-                      callback=lambda step, history: bar.update(task, completed=step))
-            if grid == SHRINK_AT_GRID:
-                bar.reset(task, total=None, description="removing unneeded hidden nodes")
-                model = shrink(model, X, y)
-                result.model = model
-            stage = StageResult(grid=grid, width=[sum(w) for w in model.width], params=model.num_parameters(),
-                                optimizer=optimizer, train_rmse=_rmse(model, X, y),
-                                test_rmse=_rmse(model, X_test, y_test), seconds=time.perf_counter() - stage_start)
-            result.stages.append(stage)
-            table.add_row(str(grid), str(stage.width), str(stage.params), optimizer, f"{stage.train_rmse:.3e}",
-                          f"{stage.test_rmse:.3e}", f"{stage.seconds:.2f}")
+        refine_and_fit(model, X, y, [g for g, _, _ in SCHEDULE], [s for _, _, s in SCHEDULE],
+                       [o for _, o, _ in SCHEDULE], before=before, after=after, progress=False,
+                       callback=lambda grid, step, history: bar.update(task, completed=step))
     result.seconds = time.perf_counter() - start
     console.print(table)
     console.print(f"total fit time: {result.seconds:.1f} s")

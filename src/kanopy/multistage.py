@@ -43,6 +43,7 @@ from .metrics import rms as _rms
 from .metrics import rmse as _rmse
 from .model import KAN
 from .recipe import split
+from .schedule import refine_and_fit
 from .validation import as_matrix, as_xy, check_not_constant, check_rows
 
 KIND = "multistage"  # the model kind in a model file's config (see kanopy.io)
@@ -630,15 +631,8 @@ def _network_stage(X, target, X_val, t_val, width, k, seed, grids, steps, shrink
     Xs, ts = X[:structure_rows], target[:structure_rows]
     stage = KAN(width, grid=grids[0], k=STRUCTURE_K, seed=seed, grid_eps=grid_eps)
     stage.set_scaling(X, target)
-    best, best_val = stage, math.inf
-    for grid in grids:
-        if grid != stage.grid:
-            stage.refine(grid)
-        stage.fit(Xs, ts, steps=steps, optimizer="lbfgs", progress=False)
-        val = _rmse(stage, X_val, t_val)
-        if val < best_val:
-            best, best_val = copy.deepcopy(stage), val
-    stage = best
+    stage = refine_and_fit(stage, Xs, ts, grids, steps, "lbfgs", score=lambda model: _rmse(model, X_val, t_val),
+                           progress=False).model
     if shrink and len(stage.width) > 2:
         stage = shrink_nodes(stage, Xs, ts, refit_steps=SHRINK_REFIT_STEPS)
     if k != stage.k:

@@ -24,18 +24,16 @@ from __future__ import annotations
 
 import dataclasses
 import numbers
-import signal
-import threading
-import time
-from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from .schedule import Stage, refine_and_fit
 
 if TYPE_CHECKING:
     import torch
 
-    from .fit import History
     from .model import KAN
+
 
 AUTO = "auto"
 INPUT_BOUND = 1.1  # scaled inputs are clamped to [-1.1, 1.1]: 5% of the training range beyond each end
@@ -175,27 +173,6 @@ class Recipe:
 DEFAULTS = {f.name: f.default for f in dataclasses.fields(Recipe)}
 
 
-@dataclass
-class Stage:
-    """One grid of a :func:`train` call: its history (steps taken in this call)."""
-
-    grid: int
-    history: History
-    seconds: float
-
-    @property
-    def steps(self) -> int:
-        return len(self.history)
-
-    @property
-    def train_rmse(self) -> float | None:
-        return self.history.train_rmse[-1] if len(self.history) else None
-
-    @property
-    def val_rmse(self) -> float | None:
-        return self.history.val_rmse[-1] if len(self.history) else None
-
-
 def start(X: torch.Tensor, y: torch.Tensor, recipe: Recipe, device="cpu", width=None, grid=None) -> KAN:
     """A new network for (X, y) (2-D tensors; for a classification loss y holds the targets
     as the loss takes them, and ``width`` is required) with the data scaling in its buffers
@@ -255,20 +232,11 @@ def train(model: KAN, X, y, recipe: Recipe, *, X_val=None, y_val=None, progress:
         raise ValueError("train runs a fixed schedule; this recipe chooses hidden or grids on validation data "
                          "(use kanopy.recipe.run)")
     index, done = position(model, recipe)
-    stages = []
-    for grid in recipe.grids[index:]:
-        if model.grid != grid:
-            with _deferred_interrupt():  # never leave a half-refined model
-                model.refine(grid)
-        each = None if callback is None else (lambda step, history, grid=grid: callback(grid, step, history))
-        t0 = time.perf_counter()
-        history = model.fit(X, y, steps=recipe.steps - done, optimizer=recipe.optimizer, loss=recipe.loss,
-                            lamb=recipe.lamb_value,
-                            batch_size=recipe.batch_size, X_val=X_val, y_val=y_val, progress=progress,
-                            seed=recipe.seed, resume=model.fit_state is not None, callback=each)
-        stages.append(Stage(grid=grid, history=history, seconds=time.perf_counter() - t0))
-        done = 0
-    return stages
+    grids = recipe.grids[index:]
+    steps = [recipe.steps - done] + [recipe.steps] * (len(grids) - 1) if grids else []
+    return refine_and_fit(model, X, y, grids, steps, recipe.optimizer, callback=callback, resume=True,
+                          loss=recipe.loss, lamb=recipe.lamb_value, batch_size=recipe.batch_size, X_val=X_val,
+                          y_val=y_val, progress=progress, seed=recipe.seed).stages
 
 
 def parameter_count(width, grid: int, k: int) -> int:
@@ -284,24 +252,6 @@ def parameter_warning(parameters: int, rows: int) -> str | None:
     return (f"the network has {parameters} parameters for {rows} training row{'' if rows == 1 else 's'}: more "
             "parameters than rows, so it can pass through every row and predict new ones poorly (choose fewer "
             "hidden nodes or coarser grids, or let the recipe choose: hidden and grids 'auto')")
-
-
-@contextmanager
-def _deferred_interrupt():
-    """Hold a Ctrl-C that arrives inside the block until the block ends (in the main thread,
-    with Python's default SIGINT handler; elsewhere the block runs unprotected)."""
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
-        yield
-        return
-    received = []
-    signal.signal(signal.SIGINT, lambda signum, frame: received.append(signum))
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
-    if received:
-        raise KeyboardInterrupt
 
 
 def _is_int(value) -> bool:

@@ -43,7 +43,8 @@ from dataclasses import dataclass, field
 import torch
 
 from . import linear, losses
-from .recipe import AUTO, Recipe, Stage, _deferred_interrupt, parameter_count, start
+from .recipe import AUTO, Recipe, parameter_count, start
+from .schedule import Stage, deferred_interrupt, refine_and_fit
 
 GRID_LADDER = (3, 5, 10, 20, 50, 100)
 WIDTHS = ((), (1,), (2,), (5,))  # always tried (when their parameters fit the rows)
@@ -278,7 +279,7 @@ class Search:
                 continue
             t0 = time.perf_counter()
             model = copy.deepcopy(current.model)
-            with _deferred_interrupt():  # never leave a half-refined model
+            with deferred_interrupt():  # never leave a half-refined model
                 model.refine(grid)
             if model.num_parameters() > self.max_parameters:
                 break
@@ -360,16 +361,9 @@ class Search:
                 linear.linear_kan(model, X, y, mean_only=chosen.kind == "mean")
             return model, []
         model = start(X, y, r, width=chosen.width, grid=chosen.schedule[0][0])
-        stages = []
-        for grid, steps in chosen.schedule:
-            t0 = time.perf_counter()
-            if model.grid != grid:
-                with _deferred_interrupt():
-                    model.refine(grid)
-            history = model.fit(X, y, steps=steps, optimizer=r.optimizer, loss=r.loss, lamb=chosen.lamb,
-                                batch_size=r.batch_size,
-                                progress=progress, seed=r.seed)
-            stages.append(Stage(grid=grid, history=history, seconds=time.perf_counter() - t0))
+        grids, steps = zip(*chosen.schedule)
+        stages = refine_and_fit(model, X, y, grids, steps, r.optimizer, loss=r.loss, lamb=chosen.lamb,
+                                batch_size=r.batch_size, progress=progress, seed=r.seed).stages
         if self.goes_wild(model):  # the extra rows moved it where the search's model was sane
             warnings.warn("the network refit on every row goes wild between the data points; the chosen "
                           "network (trained without the validation rows) is kept", UserWarning, stacklevel=3)

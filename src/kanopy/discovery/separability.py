@@ -9,14 +9,15 @@ whose data comes from the surrogate with the other variables held at typical val
 
 from __future__ import annotations
 
-import copy
 import math
 
 import torch
 
+from ..schedule import refine_and_fit
 from . import templates
 
 SUB_TRAIN, SUB_VAL = 1000, 300
+GRIDS = (3, 5, 10, 20)  # the surrogate's grids, refined while the validation error falls
 
 
 def surrogate(problem, log: bool = False):
@@ -31,35 +32,34 @@ def surrogate(problem, log: bool = False):
     target = (problem.ytr * sign).log() if log else problem.ytr
     model = templates.new_kan(problem, [n, hidden, 1], problem.Xtr, target)
 
-    def oracle(X):
+    def predict(fitted, X):
         with torch.no_grad():
-            out = model(X)[:, 0]
+            out = fitted(X)[:, 0]
         return sign * out.clamp(max=700).exp() if log else out
 
-    def error() -> float:
-        value = float(torch.sqrt(torch.mean((oracle(problem.Xval) - problem.yval) ** 2))) / problem.scale
+    def error(fitted) -> float:
+        value = float(torch.sqrt(torch.mean((predict(fitted, problem.Xval) - problem.yval) ** 2))) / problem.scale
         return value if math.isfinite(value) else math.inf
 
-    best, best_error = None, math.inf
-    for grid in (3, 5, 10, 20):
-        if problem.budget.exhausted():
-            break
-        if grid != model.grid:
-            model.refine(grid)
-        # Levenberg-Marquardt while the Jacobian stays small, LBFGS beyond
-        small = (n + 1) * hidden * (grid + 5) <= 1500
-        templates.fit(problem, model, problem.Xtr, target, 30 if small else 40, optimizer="lm" if small else "lbfgs",
-                      stop=templates._stalled if small else None)
-        value = error()
-        if not value < best_error:
-            break
-        best, best_error = copy.deepcopy(model), value
-    if best is not None:
-        model = best
+    # Levenberg-Marquardt while the Jacobian stays small, LBFGS beyond
+    small = {grid: (n + 1) * hidden * (grid + 5) <= 1500 for grid in GRIDS}
+    optimizer = {grid: "lm" if small[grid] else "lbfgs" for grid in GRIDS}
+
+    def stalled(grid, step, history):
+        return small[grid] and templates._stalled(step, history)
+
+    model = refine_and_fit(model, problem.Xtr, target[:, None], GRIDS, [30 if small[g] else 40 for g in GRIDS],
+                           [optimizer[g] for g in GRIDS], before=lambda grid: not problem.budget.exhausted(),
+                           callback=templates.charged(problem, model, problem.Xtr.shape[0], optimizer.get, stalled),
+                           score=error, patience=1, progress=False).model
+
+    def oracle(X):
+        return predict(model, X)
+
     if log:  # its pointwise relative error, what the product tests compare against
         ratio = oracle(problem.Xval) / problem.yval - 1
         oracle.relative_noise = float(torch.sqrt(torch.mean(ratio * ratio)))
-    return model, oracle, error()
+    return model, oracle, error(model)
 
 
 def interactions(oracle, X, seed: int, points: int = 64):

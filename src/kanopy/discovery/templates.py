@@ -12,6 +12,7 @@ import sympy
 import torch
 
 from ..model import KAN
+from ..schedule import refine_and_fit
 from ..symbolic import fit1d, formula, library, snap
 
 GRIDS = (3, 5, 10, 20)
@@ -37,26 +38,29 @@ def _stalled(step, history) -> bool:
     return len(rmse) >= 11 and rmse[-1] > 0.99 * rmse[-11]
 
 
-def fit(problem, model, X, target, steps: int, optimizer: str = "lm", stop=None, **options):
-    """model.fit on (X, target (N,)), each step charged to the problem's budget; it ends
-    when the budget is spent or `stop(step, history)` says so."""
-    samples = X.shape[0]
-    parameters = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    budget = problem.budget
+def charged(problem, model, samples: int, optimizer, stop=None):
+    """A :func:`kanopy.schedule.refine_and_fit` callback that charges each step of a fit on
+    `samples` rows to the problem's budget (``optimizer(grid)``: the optimizer at that grid)
+    and ends the fit when the budget is spent or ``stop(grid, step, history)`` says so."""
+    budget, parameters = problem.budget, {}
 
-    def callback(step, history):
-        budget.fit_step(optimizer, samples, parameters)
-        return (stop is not None and stop(step, history)) or budget.exhausted()
+    def callback(grid, step, history):
+        if grid not in parameters:  # counted once per grid: refining adds coefficients
+            parameters[grid] = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        budget.fit_step(optimizer(grid), samples, parameters[grid])
+        return (stop is not None and stop(grid, step, history)) or budget.exhausted()
 
-    return model.fit(X, target[:, None], steps=steps, optimizer=optimizer, progress=False, callback=callback, **options)
+    return callback
 
 
-def train(problem, model, X, target, grids=GRIDS, steps=STEPS):
-    for grid in grids:
-        problem.budget.check()
-        if grid != model.grid:
-            model.refine(grid)
-        fit(problem, model, X, target, steps, stop=_stalled)
+def train(problem, model, X, target, grids=GRIDS, steps=STEPS, optimizer: str = "lm", stop=_stalled, **options):
+    """Fit (X, target (N,)) along ``grids`` (``steps`` at each, a grid's fit ending early once
+    ``stop(step, history)``), within the problem's budget: it is checked before each grid
+    (OutOfWork when spent) and charged for every step. ``options`` go to ``model.fit``."""
+    stops = None if stop is None else (lambda grid, step, history: stop(step, history))
+    refine_and_fit(model, X, target[:, None], grids, steps, optimizer, before=lambda grid: problem.budget.check(),
+                   callback=charged(problem, model, X.shape[0], lambda grid: optimizer, stops), progress=False,
+                   **options)
     return model
 
 
@@ -202,8 +206,8 @@ def general(problem):
         base = new_kan(problem, [n, min(n + 1, 8), 1], problem.Xtr, problem.ytr)
         train(problem, base, problem.Xtr, problem.ytr, grids=(3, 5, 10), steps=30)
     model = prune(base, problem.Xtr, node_threshold=0.02, edge_threshold=0.02)
-    problem.budget.check()
-    fit(problem, model, problem.Xtr, problem.ytr, 20, optimizer="lm" if _small(model) else "lbfgs", update_grid=False)
+    train(problem, model, problem.Xtr, problem.ytr, grids=(model.grid,), steps=20,
+          optimizer="lm" if _small(model) else "lbfgs", stop=None, update_grid=False)
     snap.snap_every_edge(model, names=COMPACT, budget=problem.budget)
     return [(expression(problem, model), model)]
 

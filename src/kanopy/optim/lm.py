@@ -1,12 +1,11 @@
-"""Levenberg-Marquardt on the residuals of a flat parameter vector."""
+"""Levenberg-Marquardt on the residuals of a flat parameter vector (the loop itself is
+:mod:`kanopy.levenberg`'s, shared with the symbolic fits)."""
 
 from __future__ import annotations
 
-import math
-
 import torch
 
-from .. import blas
+from ..levenberg import Damping, damped_step
 
 
 class LevenbergMarquardt:
@@ -23,51 +22,30 @@ class LevenbergMarquardt:
         self.reset()
 
     def reset(self) -> None:
-        self.damping = self.initial_damping
-        self.nu = 2.0
+        self._damping = Damping(self.initial_damping)
+
+    @property
+    def damping(self) -> float:
+        """The current damping mu."""
+        return self._damping.mu
 
     def step(self, objective) -> float:
         theta = objective.theta
         loss, A, g = objective.normal_equations()  # r.r, J^T J (P, P), J^T r (P,)
-        diag = A.diagonal().clone()
-        diag.clamp_(min=float(diag.max()) * 1e-12 + torch.finfo(A.dtype).tiny)
         theta0 = theta.clone()
-        for _ in range(self.max_tries):
-            delta = _damped_solve(A, g, diag * self.damping)
-            if delta is None:
-                self.damping *= self.nu
-                self.nu *= 2
-                continue
-            predicted = -float(2 * delta.dot(g) + delta.dot(A @ delta))
+
+        def trial(delta):
             torch.add(theta0, delta, out=theta)
-            new_loss = objective.sum_of_squares()
-            actual = loss - new_loss
-            if math.isfinite(new_loss) and actual > 0 and predicted > 0:
-                rho = actual / predicted
-                self.damping *= max(1 / 3, 1 - (2 * rho - 1) ** 3)
-                self.nu = 2.0
-                return new_loss
-            self.damping *= self.nu
-            self.nu *= 2
-        theta.copy_(theta0)
-        return loss
+            return objective.sum_of_squares(), None
+
+        delta, result = damped_step(A, g, loss, trial, self._damping, self.max_tries)
+        if delta is None:
+            theta.copy_(theta0)
+            return loss
+        return result[0]
 
     def state_dict(self) -> dict:
-        return {"damping": self.damping, "nu": self.nu}
+        return {"damping": self._damping.mu, "nu": self._damping.nu}
 
     def load_state_dict(self, state: dict) -> None:
-        self.damping, self.nu = float(state["damping"]), float(state["nu"])
-
-
-def _damped_solve(A, g, damping_diag):
-    """Solve (A + diag(damping)) delta = -g by Cholesky; None if not positive definite.
-    Single-threaded: MKL's threaded Cholesky rounds differently for each number of threads
-    (from a few hundred parameters on), which would make a fit depend on the machine; it
-    costs P^3/3 against the P^2 x samples of J^T J, which keeps its threads."""
-    M = A.clone()
-    M.diagonal().add_(damping_diag)
-    with blas.sequential():
-        L, info = torch.linalg.cholesky_ex(M)
-        if int(info) != 0:
-            return None
-        return torch.cholesky_solve(-g.unsqueeze(1), L).squeeze(1)
+        self._damping = Damping(float(state["damping"]), float(state["nu"]))

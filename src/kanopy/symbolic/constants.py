@@ -15,7 +15,7 @@ from fractions import Fraction
 import sympy
 import torch
 
-from .damped import minimize_residual
+from ..levenberg import minimize_residual
 from .formula import _TORCH_FUNCS
 
 
@@ -71,8 +71,8 @@ class Constants:
         loss = float(r @ r)
         if not math.isfinite(loss) or index.numel() == 0:
             return theta, math.sqrt(loss / y.numel()) if math.isfinite(loss) else math.inf
-        # damping up to ~1e10: far starts need short, gradient-like steps
-        sub, loss = minimize_residual(residual, theta[index], r, 1e-6, iterations, tries=24, grow=5, shrink=5,
+        # damping from 1e-6 up to 1e-6 * 2^78 ~ 3e17 in a step's 12 tries: far starts need short, gradient-like steps
+        sub, loss = minimize_residual(residual, theta[index], r, 1e-6, iterations, tries=12,
                                       budget=budget, jacobian_errors=(Exception,))
         theta = theta.clone()
         theta[index] = sub

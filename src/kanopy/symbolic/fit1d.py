@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ..levenberg import minimize_residual
 from . import library
-from .damped import damped_step, minimize_residual
 from .library import CONSTANT, EXP, GENERAL, HOMOGENEOUS, LINEAR, LOG
 
 _SEARCH_POINTS = 400  # samples used by the grid search (the polish uses all)
@@ -188,42 +188,35 @@ def _polish(cand, x, y, a, b, iterations: int = 40):
         return None
     c, d, _ = _linear(f, y)
     free = {HOMOGENEOUS: [1, 2, 3], LOG: [1, 2, 3], EXP: [0, 2, 3], GENERAL: [0, 1, 2, 3]}[cand.search]
-    theta = [a, b, c, d]
+    start = torch.tensor([a, b, c, d], dtype=torch.float64)
     ones = torch.ones_like(x)
+    last = {}  # f(u) and f'(u) at the last point evaluated: the Jacobian there needs them
 
-    def evaluate(t):
-        f, slope = _value_and_slope(cand, t[0] * x + t[1])
-        r = t[2] * f + t[3] - y
-        return r, float(r @ r), f, slope
+    def full(t):
+        values = start.clone()
+        values[free] = t
+        return values
 
-    r, loss, f, slope = evaluate(theta)
-    if not math.isfinite(loss):
-        return None
-    mu = 1e-3
-    for _ in range(iterations):
+    def residual(t):
+        a, b, c, d = full(t)
+        f, slope = _value_and_slope(cand, a * x + b)
+        last.update(t=t, f=f, slope=slope)
+        return c * f + d - y
+
+    def jacobian(t):
+        if "t" not in last or not torch.equal(last["t"], t):
+            residual(t)
         # d r / d (a, b, c, d) = (c f'(u) x, c f'(u), f(u), 1)
-        columns = [theta[2] * slope * x, theta[2] * slope, f, ones]
-        J = torch.stack([columns[i] for i in free], dim=1)  # (N, p)
-        A, g = J.T @ J, J.T @ r
-        if not (torch.isfinite(A).all() and torch.isfinite(g).all()):
-            break
+        c, slope = full(t)[2], last["slope"]
+        columns = [c * slope * x, c * slope, last["f"], ones]
+        return torch.stack([columns[i] for i in free], dim=1)  # (N, p)
 
-        def trial(step, theta=theta):  # called within this iteration
-            moved = list(theta)
-            for i, v in zip(free, step.tolist()):
-                moved[i] += v
-            r_new, new_loss, f_new, slope_new = evaluate(moved)
-            return new_loss, (moved, r_new, f_new, slope_new)
-
-        step, result, mu = damped_step(A, g, mu, loss, trial, tries=8, grow=4, shrink=3, mu_floor=1e-12)
-        if step is None:
-            break
-        new_loss, (theta, r, f, slope) = result
-        converged = loss - new_loss <= 1e-14 * loss
-        loss = new_loss
-        if converged:
-            break
-    return tuple(float(v) for v in theta)
+    theta = start[free]
+    r = residual(theta)
+    if not math.isfinite(float(r @ r)):
+        return None
+    theta, _ = minimize_residual(residual, theta, r, 1e-3, iterations, tries=8, jacobian=jacobian, tolerance=1e-14)
+    return tuple(float(v) for v in full(theta))
 
 
 @dataclass
@@ -330,7 +323,7 @@ def _polish_sum(terms, x, y, iterations: int = 60):
             total = total + c * cand.torch_fn(a * x + b)
         return total - y
 
-    theta, _ = minimize_residual(residual, theta, residual(theta), 1e-4, iterations, tries=8, grow=4, shrink=3)
+    theta, _ = minimize_residual(residual, theta, residual(theta), 1e-4, iterations, tries=8)
     out = []
     for k, t in enumerate(terms):
         a, b, c = (float(v) for v in theta[3 * k: 3 * k + 3])
