@@ -39,7 +39,6 @@ from _problems import j0  # noqa: E402
 
 from kanopy import KAN  # noqa: E402
 from kanopy.multistage import cover_inputs, fit_lm  # noqa: E402
-from kanopy.recipe import set_scaling  # noqa: E402
 
 FIGURE = _report.DOC.parent / "scaling_laws.png"
 LM_FROM_GRID = 20
@@ -72,7 +71,7 @@ def first_fit(width, grid, X, y, seed: int) -> KAN:
     best, best_rmse = None, math.inf
     for s in range(seed, seed + RESTARTS):
         model = KAN(width, grid=grid, k=3, seed=s)
-        set_scaling(model, X, y)
+        model.set_scaling(X, y)
         model.fit(X, y, steps=LBFGS_STEPS, optimizer="lbfgs", progress=False)
         with torch.no_grad():
             train = float(torch.sqrt(torch.mean((model(X) - y) ** 2)))

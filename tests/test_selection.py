@@ -120,7 +120,9 @@ def test_a_network_that_swings_out_between_sparse_rows_is_never_chosen():
     # a skewed input (most rows near 0, a few far out), as incomes are: a spline interval
     # holds no row, and a network can fit every row yet swing far out inside that interval
     g = torch.Generator().manual_seed(0)
-    x = torch.cat([torch.rand(95, 1, generator=g, dtype=torch.float64), 4 + torch.rand(5, 1, generator=g, dtype=torch.float64)])
+    near = torch.rand(95, 1, generator=g, dtype=torch.float64)
+    far = 4 + torch.rand(5, 1, generator=g, dtype=torch.float64)
+    x = torch.cat([near, far])
     x = x[torch.randperm(100, generator=g)]  # far rows in both the training and the validation rows
     y = 0.5 * x + 0.05 * torch.randn(100, 1, generator=g, dtype=torch.float64)
     search = Search(x[:80], y[:80], x[80:], y[80:], recipe.Recipe(steps=5, lamb=0.0))
@@ -132,7 +134,8 @@ def test_a_network_that_swings_out_between_sparse_rows_is_never_chosen():
         z = model.scaled_inputs(torch.tensor([[2.5]], dtype=torch.float64))
         values, start = basis.local_basis(z, layer.knots, layer.k)  # (1, 1, k+1), (1, 1)
         r = int(values[0, 0].argmax())  # the basis function centred nearest 2.5: support about [2, 3]
-        layer.coef[0, int(start) + r, 0] += 10 / float(model.out_scale) / float(values[0, 0, r]) / float(layer.scale_sp[0, 0])
+        height = 10 / float(model.out_scale) / float(values[0, 0, r]) / float(layer.scale_sp[0, 0])
+        layer.coef[0, int(start) + r, 0] += height
     with torch.no_grad():
         rows = torch.cat([x[:80], x[80:]])
         assert float((model(rows) - y).abs().max()) < 1.0  # the rows themselves stay well fitted

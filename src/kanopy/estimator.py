@@ -201,7 +201,7 @@ class KANRegressor(RegressorMixin, KANEstimator):
     model_ : KAN or MultiStageKAN
         The fitted network; its buffers carry the data scaling, so ``model_(X)`` predicts from
         raw inputs.
-    stages_ : list of kanopy.recipe.Stage, or of kanopy.multistage.StageReport
+    stages_ : list of kanopy.schedule.Stage, or of kanopy.multistage.StageReport
         One per grid of its training, with its history (with `stages`: one report per stage).
     selection_ : list
         With a validation split: a summary of every candidate tried, in order, the chosen one
