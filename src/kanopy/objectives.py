@@ -21,6 +21,7 @@ normal_equations' results) implements the same few methods.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -31,7 +32,7 @@ JACOBIAN_ROWS = 4096  # samples per Jacobian block: bounds LM's memory to (4096 
 
 # Loss.fused_kind -> builder of the C++ objective computing that loss and its gradient in one
 # call (None where the fused path does not apply to the model); kinds not listed run autograd
-FUSED = {"mse": kernels.FusedObjective.build}
+FUSED = {kind: functools.partial(kernels.FusedObjective.build, loss=kind) for kind in ("mse", "cross_entropy", "bce")}
 
 
 class NonFinite(ArithmeticError):
