@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 import torch
 
-from .estimator import ClassifierMixin, KANEstimator, check_classification_targets, validate_data
+from .estimator import ClassifierMixin, KANEstimator, check_classification_targets, check_is_fitted, validate_data
 from .model import DTYPES
 
 LOSSES = ("auto", "cross_entropy", "bce")
@@ -68,8 +68,7 @@ class KANClassifier(ClassifierMixin, KANEstimator):
         check_classification_targets(y)  # "Unknown label type" for continuous targets
         classes, encoded = np.unique(y, return_inverse=True)
         if len(classes) < 2:
-            label = classes[0].item() if hasattr(classes[0], "item") else classes[0]
-            raise ValueError(f"y has one class only ({label!r}): a classifier needs at least 2 classes")
+            raise ValueError(f"y has one class only ({_plain(classes[0])!r}): a classifier needs at least 2 classes")
         loss = self._loss_name(len(classes))
         recipe = self._recipe(loss=loss)
         X_t = self._inputs(X, recipe)
@@ -107,6 +106,18 @@ class KANClassifier(ClassifierMixin, KANEstimator):
         index = (logits[:, 0] > 0).long() if logits.shape[1] == 1 else logits.argmax(dim=1)
         return self.classes_[index.numpy()]
 
+    def score(self, X, y, sample_weight=None) -> float:
+        """Mean accuracy on (X, y); ValueError when y holds a label fit never saw (no
+        prediction can match it: the data are not the classifier's)."""
+        check_is_fitted(self)
+        labels = np.asarray(y).reshape(-1)
+        known = np.isin(labels, self.classes_)
+        if not known.all():
+            row = int(np.argmin(known))
+            raise ValueError(f"y has the label {_plain(labels[row])!r} at row {row}, which fit never saw (the "
+                             f"classes are {[_plain(c) for c in self.classes_]})")
+        return super().score(X, y, sample_weight)
+
     # ---------------------------------------------------------------------- helpers
     def _loss_name(self, n_classes: int) -> str:
         if self.loss not in LOSSES:
@@ -131,4 +142,9 @@ class KANClassifier(ClassifierMixin, KANEstimator):
     def _validation_notes(self) -> dict:
         return {"accuracy": self.validation_accuracy_, "log_loss": self.validation_loss_,
                 "baseline_log_loss": self.baseline_loss_, "refit": bool(self.refit),
-                "classes": [c.item() if hasattr(c, "item") else c for c in self.classes_]}
+                "classes": [_plain(c) for c in self.classes_]}
+
+
+def _plain(label):
+    """A label as a plain Python value (numpy scalars -> int, float, str)."""
+    return label.item() if hasattr(label, "item") else label
