@@ -191,19 +191,16 @@ class Search:
     def run(self) -> Candidate:
         r = self.recipe
         ladder = GRID_LADDER if r.grids == AUTO else r.grids
-        lamb = 0.0 if r.lamb == AUTO else r.lamb
+        lamb = r.lamb if r.lamb != AUTO else CLASSIFY_LAMB if self.classifies else 0.0
         if r.hidden == AUTO:
             if self.classifies:
                 prior, line = self._baseline("prior"), self._logistic()
                 pool = [line if clearly_better(line, prior) else prior]
-            else:
-                mean, line = self._baseline("mean"), self._baseline("linear")
-                pool = [line if self._linear_beats_mean() else mean]
-            if self.classifies:
-                lamb = CLASSIFY_LAMB if r.lamb == AUTO else r.lamb
                 pool += [self._network(hidden, ladder[:1], lamb) for hidden in ((), *CLASSIFY_WIDTHS)
                          if self._parameters(hidden, ladder[0]) <= self.max_parameters]
             else:
+                mean, line = self._baseline("mean"), self._baseline("linear")
+                pool = [line if self._linear_beats_mean() else mean]
                 pool += self._widths(ladder[0], lamb)
             current = simplest_close_to_best(pool)
         else:

@@ -6,26 +6,11 @@ import csv
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
+from test_cli import refused, run, write_csv
 
-from kanopy import KANClassifier, cli
+from kanopy import KANClassifier
 
 FIXED = ["--width", "none", "--grids", "3", "--steps", "5"]  # a fixed schedule: seconds, no search
-
-
-def run(*args):
-    return CliRunner().invoke(cli.main, [str(a) for a in args], catch_exceptions=False)
-
-
-def refused(result, *fragments):
-    """Exit 1, one line on stderr naming the problem, nothing on stdout, no traceback."""
-    assert result.exit_code == 1, result.output
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    assert "Traceback" not in result.output and result.stdout == ""
-    return lines[0]
 
 
 def three_classes(n=120, seed=0):
@@ -34,15 +19,6 @@ def three_classes(n=120, seed=0):
     X = rng.uniform(-1, 1, size=(n, 2))
     sector = ((np.arctan2(X[:, 1], X[:, 0]) + np.pi) / (2 * np.pi / 3)).astype(int).clip(max=2)
     return X, np.array(["east", "north", "west"])[sector]
-
-
-def write_csv(path, header, rows):
-    """CSV with floats as repr (exact) and labels as text, written independently of kanopy.data."""
-    with open(path, "w", newline="") as f:
-        f.write(",".join(header) + "\n")
-        for row in rows:
-            f.write(",".join(v if isinstance(v, str) else repr(float(v)) for v in row) + "\n")
-    return path
 
 
 def labelled_csv(path, X, labels):
