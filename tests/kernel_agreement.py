@@ -22,7 +22,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from conftest import uniform_samples  # noqa: E402
 
-from kanopy import KAN, KANLayer, _extension, kernels, regularization  # noqa: E402
+from kanopy import KAN, KANLayer, _extension, kernels, losses, regularization  # noqa: E402
 
 # (in, out, grid, samples): one output, several, more than a vector, wide on a fine grid (the
 # forward by output slices), and many samples (several chunks and groups of the backward)
@@ -73,13 +73,16 @@ def layer_errors(dtype) -> dict[str, float]:
     return worst
 
 
-def _network(widths, grid, dtype, seed=0):
+def _network(widths, grid, dtype, seed=0, scaled_outputs=False):
     model = KAN(widths, grid=grid, seed=seed, dtype=dtype)
     g = torch.Generator().manual_seed(seed + 1)
     with torch.no_grad():
         for layer in model.layers:
             layer.coef.copy_(0.3 * torch.randn(layer.coef.shape, generator=g, dtype=dtype))
             layer.bias.requires_grad_(True)  # every gradient the fused objective gives
+        if scaled_outputs:
+            model.out_scale.uniform_(0.5, 2.0, generator=g)
+            model.out_shift.uniform_(-1.0, 1.0, generator=g)
     return model
 
 
@@ -93,60 +96,87 @@ def _data(widths, dtype, n=700):
 REG = dict(lamb=0.01, lamb_l1=1.0, lamb_entropy=2.0, lamb_coef=0.5, lamb_coefdiff=0.3)
 
 
-def reference_loss(model, X, y, reg=None):
-    """(loss, mse, regulariser) by the torch backend and autograd: regularization.py over the
-    model's trace, as fit computes it without the fused kernels."""
+# (widths, grid) for the classification losses: two logits, more logits than a float64 vector
+# holds ([2, 5, 10]), and a wide hidden layer by output slices
+CLASS_NETWORKS = [([3, 7, 2], 6), ([2, 5, 10], 8), ([3, 70, 3], 60)]
+
+
+def _targets(loss, y):
+    """Regression targets (N, m) -> the loss's: class indices of the largest column
+    (cross_entropy), 0/1 of each column's sign (bce)."""
+    if loss == "cross_entropy":
+        return y.argmax(dim=1)
+    return (y > 0).to(y.dtype) if loss == "bce" else y
+
+
+def reference_loss(model, X, y, reg=None, loss="mse"):
+    """(loss, data term, regulariser) by the torch backend and autograd: losses.py's loss and
+    regularization.py over the model's trace, as fit computes them without the fused kernels."""
+    data_loss = losses.get(loss)
     with model.using_backend("torch"):
         if not reg:
-            mse = torch.mean((model(X) - y) ** 2)
-            return mse, mse, mse.new_zeros(())
+            data = data_loss(model(X), y)
+            return data, data, data.new_zeros(())
         traces = model.trace(X)
         pred = traces[-1].outputs * model.out_scale + model.out_shift
-        mse = torch.mean((pred - y) ** 2)
+        data = data_loss(pred, y)
         value = (regularization.sparsity(traces, reg["lamb_l1"], reg["lamb_entropy"])
                  + regularization.coefficients(model.layers, reg["lamb_coef"], reg["lamb_coefdiff"]))
-        return mse + reg["lamb"] * value, mse, value
+        return data + reg["lamb"] * value, data, value
 
 
-def objective_errors(dtype, reg=None, suffix="") -> dict[str, float]:
-    """kan_mse_grad (the loss, its parts and its gradient) against autograd over the torch
-    backend, and one fused LBFGS step (kan_lbfgs_step) against the Python LBFGS over the torch
-    backend; with reg, the regularised objective."""
+def objective_errors(dtype, reg=None, suffix="", loss="mse") -> dict[str, float]:
+    """kan_loss_grad for ``loss`` (the loss, its parts and its gradient) against autograd over
+    the torch backend, and one fused LBFGS step (kan_lbfgs_step) against the Python LBFGS over
+    the torch backend; with reg, the regularised objective. The classification losses run on
+    networks whose outputs are shifted and scaled (the kernels map them as KAN.forward)."""
     worst = 0.0
-    for widths, grid in NETWORKS:
+    networks = NETWORKS if loss == "mse" else CLASS_NETWORKS
+    for widths, grid in networks:
         X, y = _data(widths, dtype)
-        model = _network(widths, grid, dtype)
-        fused = kernels.FusedObjective.build(model, reg)
-        loss, grads = fused(X, y)
-        mse, value = fused.parts(X, y)
+        y = _targets(loss, y)
+        model = _network(widths, grid, dtype, scaled_outputs=loss != "mse")
+        fused = kernels.FusedObjective.build(model, reg, loss)
+        value, grads = fused(X, y)
+        data, reg_value = fused.parts(X, y)
         wide = copy.deepcopy(model).double()
-        ref_loss, ref_mse, ref_value = reference_loss(wide, X.double(), y.double(), reg)
+        ref_loss, ref_data, ref_value = reference_loss(wide, X.double(), y if loss == "cross_entropy" else y.double(),
+                                                       reg, loss)
         names = list(grads)
         params = dict(wide.named_parameters())
         ref_grads = torch.autograd.grad(ref_loss, [params[name] for name in names])
-        worst = max(worst, _rel(loss, ref_loss.detach()), _rel(mse, ref_mse.detach()), _rel(value, ref_value.detach()),
-                    *(_rel(grads[n], g) for n, g in zip(names, ref_grads)))
-    errors = {f"mse_grad{suffix}": worst}
+        worst = max(worst, _rel(value, ref_loss.detach()), _rel(data, ref_data.detach()),
+                    _rel(reg_value, ref_value.detach()), *(_rel(grads[n], g) for n, g in zip(names, ref_grads)))
+    name = "mse" if loss == "mse" else loss
+    errors = {f"{name}_grad{suffix}": worst}
 
-    widths, grid = NETWORKS[0]
+    widths, grid = networks[0]
     X, y = _data(widths, dtype)
-    model = _network(widths, grid, dtype)
+    y = _targets(loss, y)
+    model = _network(widths, grid, dtype, scaled_outputs=loss != "mse")
     steps = []
     for backend, run_dtype in (("auto", dtype), ("torch", torch.float64)):  # auto: C++ LBFGS, fused objective
         m = copy.deepcopy(model).to(run_dtype)
         m.backend = backend
-        m.fit(X.to(run_dtype), y.to(run_dtype), steps=1, update_grid=False, progress=False,
-              optimizer_options={"max_iter": 3}, **(reg or {}))
+        m.fit(X.to(run_dtype), y if loss == "cross_entropy" else y.to(run_dtype), steps=1, loss=loss,
+              update_grid=False, progress=False, optimizer_options={"max_iter": 3}, **(reg or {}))
         steps.append(torch.cat([p.detach().reshape(-1) for p in m.parameters()]))
-    errors[f"lbfgs_step{suffix}"] = _rel(*steps)
+    errors[f"{'' if loss == 'mse' else loss + '_'}lbfgs_step{suffix}"] = _rel(*steps)
     return errors
 
 
 def errors() -> dict:
     out = {"simd": _extension.describe()}
     for dtype in (torch.float64, torch.float32):
-        out[str(dtype).replace("torch.", "")] = {**layer_errors(dtype), **objective_errors(dtype),
-                                                 **objective_errors(dtype, REG, suffix="_regularised")}
+        # the classification losses in float64 only: their data term is computed in double
+        # (csrc/loss.h) from the same layer kernels the MSE cases hold in float32, and a float32
+        # LBFGS step of a logistic loss can take another branch of the line search than float64
+        kinds = ("mse", "cross_entropy", "bce") if dtype == torch.float64 else ("mse",)
+        out[str(dtype).replace("torch.", "")] = {
+            **layer_errors(dtype),
+            **{key: value for loss in kinds
+               for key, value in {**objective_errors(dtype, loss=loss),
+                                  **objective_errors(dtype, REG, suffix="_regularised", loss=loss)}.items()}}
     return out
 
 

@@ -123,6 +123,11 @@ def test_bad_input_is_refused_naming_the_problem():
         KANClassifier(**SMALL, loss="bce").fit(X, np.arange(40) % 3)
     with pytest.raises(ValueError, match="X contains NaN at row 2, column 1"):
         KANClassifier(**SMALL).fit(np.where(np.arange(80).reshape(40, 2) == 5, np.nan, X), y)
+    fitted = KANClassifier(**SMALL).fit(X, y)
+    with pytest.raises(ValueError, match=r"y has the label 'middle' at row 3, which fit never saw \(the classes are "
+                                         r"\['inner', 'outer'\]\)"):
+        fitted.score(X, np.where(np.arange(40) == 3, "middle", y))
+    assert fitted.score(X, y) == np.mean(fitted.predict(X) == y)
     model = kanopy.KAN([2, 1], grid=3, seed=0)
     with pytest.raises(ValueError, match="loss='cross_entropy' needs one network output per class"):
         model.fit(X, (y == "outer").astype(int), loss="cross_entropy", steps=1, progress=False)

@@ -15,10 +15,10 @@ import pytest
 import kanopy
 
 MODULES = ["kanopy", "kanopy.model", "kanopy.layer", "kanopy.history", "kanopy.io", "kanopy.prune",
-           "kanopy.multistage", "kanopy.estimator"]
+           "kanopy.multistage", "kanopy.estimator", "kanopy.classifier"]
 
-# what the API reference documents: kanopy.__all__, the estimator, and KAN's public methods
-PUBLIC = [name for name in kanopy.__all__ if name != "__version__"] + ["KANRegressor"]
+# what the API reference documents: kanopy.__all__, the estimators, and KAN's public methods
+PUBLIC = [name for name in kanopy.__all__ if name != "__version__"] + ["KANRegressor", "KANClassifier"]
 
 
 def _public_methods(cls):

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from conftest import uniform_samples
+from conftest import fused_available, uniform_samples
 from scipy.special import expit, logsumexp
 
 from kanopy import KAN, losses
@@ -170,6 +170,35 @@ def test_bce_classifies_a_binary_target():
     with torch.no_grad():
         accuracy = float(((model(X)[:, 0] > 0) == (y > 0.5)).double().mean())
     assert history.metric[-1] == pytest.approx(accuracy, abs=1e-12) and accuracy > 0.95
+
+
+@pytest.mark.skipif(not fused_available(), reason="no compiler for the fused kernels")
+@pytest.mark.parametrize("loss", ["cross_entropy", "bce"])
+def test_classification_losses_run_fused_and_agree_with_autograd(loss):
+    """The one-call C++ objective serves cross-entropy and BCE (tests/kernel_agreement.py
+    holds its gradient to autograd within 1e-12 on more networks, in every build): here the
+    objective's loss and gradient on a plain KAN, then an LBFGS fit, against autograd over
+    the torch backend."""
+    X, labels = blobs(150, seed=4)
+    y = labels if loss == "cross_entropy" else (labels == 1).double().unsqueeze(1)
+    width = [2, 4, 3 if loss == "cross_entropy" else 1]
+    results = []
+    for backend in ("auto", "torch"):
+        model = KAN(width, grid=5, seed=0)
+        model.backend = backend
+        objective = DataObjective(model, losses.get(loss))
+        objective.set_batch(X, y)
+        assert (objective.fused is not None) == (backend == "auto")
+        value, grad = objective.evaluate()
+        objective.release()
+        history = model.fit(X, y, steps=2, loss=loss, update_grid=False, progress=False,
+                            optimizer_options={"max_iter": 5})
+        results.append((value, grad, history.loss, torch.cat([p.detach().reshape(-1) for p in model.parameters()])))
+    (value, grad, fit_losses, theta), (ref_value, ref_grad, ref_losses, ref_theta) = results
+    assert float(value) == pytest.approx(float(ref_value), rel=1e-13)
+    torch.testing.assert_close(grad, ref_grad, rtol=0, atol=1e-12 * max(1.0, float(ref_grad.abs().max())))
+    assert fit_losses == pytest.approx(ref_losses, rel=1e-10)
+    torch.testing.assert_close(theta, ref_theta, rtol=1e-8, atol=1e-10)
 
 
 @pytest.mark.parametrize("loss", ["mse", "cross_entropy"])

@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 import torch
 
-from .estimator import ClassifierMixin, KANEstimator, check_classification_targets, validate_data
+from .estimator import ClassifierMixin, KANEstimator, check_classification_targets, check_is_fitted, validate_data
 from .model import DTYPES
 
 LOSSES = ("auto", "cross_entropy", "bce")
@@ -22,24 +22,84 @@ LOSSES = ("auto", "cross_entropy", "bce")
 class KANClassifier(ClassifierMixin, KANEstimator):
     """Kolmogorov-Arnold Network classifier (binary and multi-class, labels of any kind).
 
-    The network [n_features, *hidden, n_logits] is chosen and trained as KANRegressor's (see
-    there for ``hidden``, ``grids``, ``steps``, ``optimizer``, ``k``, ``lamb``, ``patience``,
-    ``validation_fraction``, ``refit``, ``batch_size``, ``dtype``, ``random_state``,
-    ``verbose``): by default on a validation split, the class prior, the additive model and
-    small hidden layers, cheapest first, finer grids while the validation log loss improves,
-    each network kept at its best validation state (early stopping).
+    The network [n_features, *hidden, n_logits] is chosen and trained as KANRegressor's, judged
+    by the validation log loss (see :mod:`kanopy.selection`): by default the class prior, a
+    penalised linear logistic model, then the additive network (``lamb`` 1e-3, patience 3),
+    the simplest not clearly worse than the best, finer grids while clearly better; each
+    network kept at its best validation state, the chosen one refit on every row. Its outputs
+    are the logits; the fused C++ objective trains both cross-entropy and BCE. Works in
+    Pipeline, GridSearchCV and clone. Needs scikit-learn (>= 1.6).
 
-    ``loss``: "auto" (binary cross-entropy of one logit for two classes, cross-entropy over
-    one logit per class for more), "bce" (two classes only) or "cross_entropy" (one logit per
-    class, also for two). "lm" is no optimizer for these losses (not sums of squares).
+    Parameters
+    ----------
+    hidden : "auto" or tuple of int, default "auto"
+        Hidden layer sizes, e.g. ``(5,)``; ``()`` is the additive model.
+    grids : "auto" or tuple of int, default "auto"
+        The grid extension schedule, e.g. ``(3, 10)``.
+    steps : int, default 50
+        Optimizer steps at each grid.
+    optimizer : {"lbfgs", "adam"}, default "lbfgs"
+        The optimizer ("lm" minimises sums of squares, which these losses are not).
+    k : int, default 3
+        Spline order.
+    lamb : "auto" or float, default "auto"
+        The KAN sparsity regulariser ("auto": 1e-3 for the search's networks, 0 for a fixed
+        schedule).
+    patience : "auto", int or None, default "auto"
+        Early stopping on the validation split after this many steps without improvement;
+        "auto": 3 in the search, none for a fixed schedule.
+    validation_fraction : float, default 0.2
+        Rows held out to choose the network (and for early stopping).
+    refit : bool, default True
+        Train the chosen network again on all rows with the steps it kept.
+    batch_size : int or None, default None
+        Rows per batch; None: full batch.
+    dtype : {"float64", "float32"}, default "float64"
+        Floating-point type of the network.
+    loss : {"auto", "cross_entropy", "bce"}, default "auto"
+        "auto": binary cross-entropy of one logit for two classes, cross-entropy over one
+        logit per class for more; "bce" (two classes only); "cross_entropy" (also for two).
+    symbolic : bool, default False
+        After fitting, prune, snap every edge to a library function, refit and expose
+        ``formula_`` (one sympy expression per logit).
+    random_state : int or None, default 0
+        Seed of everything (None draws one).
+    verbose : bool, default False
+        Show progress bars.
 
-    Attributes after ``fit``: ``classes_`` (the sorted labels), ``model_`` (the
-    :class:`kanopy.KAN` computing the logits from raw inputs), ``stages_``, with a
-    validation split ``selection_``, ``validation_accuracy_``, ``validation_loss_`` (the
-    chosen network's accuracy and mean log loss on the validation rows, before any refit)
-    and ``baseline_loss_`` (the log loss there of the class prior; a UserWarning says when
-    no network beat it), ``n_features_in_``, ``feature_names_in_`` (string column names),
-    ``formula_`` (with ``symbolic=True``: one sympy expression per logit).
+    Attributes
+    ----------
+    classes_ : numpy.ndarray
+        The sorted labels.
+    model_ : KAN
+        The fitted network computing the logits from raw inputs.
+    stages_ : list of kanopy.recipe.Stage
+        One per grid of its training (empty for the prior or the logistic model).
+    selection_ : list
+        With a validation split: a summary of every candidate tried, the chosen one marked.
+    validation_accuracy_, validation_loss_ : float
+        The chosen model's accuracy and mean log loss on the validation rows, before any refit.
+    baseline_loss_ : float
+        The log loss there of the class prior (a UserWarning says when no model beat it).
+    formula_ : list of sympy.Expr
+        With ``symbolic=True``: the logit formulas.
+
+    See Also
+    --------
+    kanopy.KANRegressor : the regressor sharing the recipe.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from kanopy import KANClassifier
+    >>> rng = np.random.default_rng(0)
+    >>> X = rng.uniform(-1, 1, (200, 2))
+    >>> y = np.where(X[:, 0] ** 2 + X[:, 1] > 0.3, "yes", "no")
+    >>> clf = KANClassifier(hidden=(), grids=(5,), steps=10).fit(X, y)  # a fixed schedule
+    >>> clf.classes_.tolist(), clf.predict_proba(X[:2]).shape
+    (['no', 'yes'], (2, 2))
+    >>> clf.score(X, y) > 0.9
+    True
     """
 
     _name = "KANClassifier"
@@ -68,8 +128,7 @@ class KANClassifier(ClassifierMixin, KANEstimator):
         check_classification_targets(y)  # "Unknown label type" for continuous targets
         classes, encoded = np.unique(y, return_inverse=True)
         if len(classes) < 2:
-            label = classes[0].item() if hasattr(classes[0], "item") else classes[0]
-            raise ValueError(f"y has one class only ({label!r}): a classifier needs at least 2 classes")
+            raise ValueError(f"y has one class only ({_plain(classes[0])!r}): a classifier needs at least 2 classes")
         loss = self._loss_name(len(classes))
         recipe = self._recipe(loss=loss)
         X_t = self._inputs(X, recipe)
@@ -107,6 +166,18 @@ class KANClassifier(ClassifierMixin, KANEstimator):
         index = (logits[:, 0] > 0).long() if logits.shape[1] == 1 else logits.argmax(dim=1)
         return self.classes_[index.numpy()]
 
+    def score(self, X, y, sample_weight=None) -> float:
+        """Mean accuracy on (X, y); ValueError when y holds a label fit never saw (no
+        prediction can match it: the data are not the classifier's)."""
+        check_is_fitted(self)
+        labels = np.asarray(y).reshape(-1)
+        known = np.isin(labels, self.classes_)
+        if not known.all():
+            row = int(np.argmin(known))
+            raise ValueError(f"y has the label {_plain(labels[row])!r} at row {row}, which fit never saw (the "
+                             f"classes are {[_plain(c) for c in self.classes_]})")
+        return super().score(X, y, sample_weight)
+
     # ---------------------------------------------------------------------- helpers
     def _loss_name(self, n_classes: int) -> str:
         if self.loss not in LOSSES:
@@ -131,4 +202,9 @@ class KANClassifier(ClassifierMixin, KANEstimator):
     def _validation_notes(self) -> dict:
         return {"accuracy": self.validation_accuracy_, "log_loss": self.validation_loss_,
                 "baseline_log_loss": self.baseline_loss_, "refit": bool(self.refit),
-                "classes": [c.item() if hasattr(c, "item") else c for c in self.classes_]}
+                "classes": [_plain(c) for c in self.classes_]}
+
+
+def _plain(label):
+    """A label as a plain Python value (numpy scalars -> int, float, str)."""
+    return label.item() if hasattr(label, "item") else label

@@ -32,6 +32,16 @@ from .cli_app import (  # noqa: F401  (main: the entry point; the exit statuses:
     training_table,
 )
 from .cli_app import console as make_console
+from .cli_classify import (
+    CLASSIFY_LOSSES,
+    LOSSES,
+    REGRESS_LOSSES,
+    TASKS,
+    classifier_validation_text,
+    fit_classifier,
+    predictions,
+    task_of,
+)
 
 # ---------------------------------------------------------------------------------- fit
 _DEFAULT = recipes.DEFAULTS
@@ -75,9 +85,17 @@ def _shown(value) -> str:
                    "so --width, --grids, --steps, --optimizer, --lamb and --patience do not apply); stages are "
                    "added while the validation error falls.")
 @click.option("--resume", type=click.Path(dir_okay=False), metavar="MODEL.kan",
-              help="Continue the fit of this model (e.g. one saved at Ctrl-C) to the end of its fixed schedule.")
+              help="Continue the fit of this model (e.g. one saved at Ctrl-C) to the end of its fixed schedule "
+                   "(regression).")
+@click.option("--task", type=click.Choice(TASKS), default="auto", show_default=True,
+              help="'classify': the target holds class labels (a KANClassifier; predict then writes the label and "
+                   "one probability per class); 'regress': numbers; 'auto': classify text labels and classification "
+                   "losses, regress numbers.")
+@click.option("--loss", type=click.Choice(LOSSES), default="auto", show_default=True,
+              help="Training loss: mse (regression's auto) or huber; cross_entropy or bce for classes ('auto': bce "
+                   "for two classes, cross_entropy for more).")
 def fit(ui: UI, data_file, target, features, hidden, grids, steps, lamb, patience, optimizer, dtype, seed, val_frac,
-        out, stages, resume):
+        out, stages, resume, task, loss):
     """Fit a KAN to predict column --target of DATA (CSV, or Parquet with pyarrow).
 
     The inputs are scaled to [-1, 1] (and clamped 5% of the training range beyond it, so
@@ -87,6 +105,10 @@ def fit(ui: UI, data_file, target, features, hidden, grids, steps, lamb, patienc
     model and small hidden layers, cheapest first, finer grids only while the validation
     error improves, each kept at its best validation state. With --width and --grids the
     grid is extended through --grids with --steps optimizer steps at each.
+
+    Classes (--task classify, or text labels in --target): the same search judged by the
+    validation log loss, with the class frequencies and a logistic model as baselines, the
+    chosen network refit on every row (see kanopy.KANClassifier); its outputs are logits.
     """
     if out is not None:
         _check_writable(out)  # before the fit, which may take long
@@ -96,12 +118,30 @@ def fit(ui: UI, data_file, target, features, hidden, grids, steps, lamb, patienc
         given["patience"] = patience
     if stages is not None:
         _check_stage_options(given, resume, val_frac)
+    if resume is not None and (task == "classify" or loss in CLASSIFY_LOSSES):
+        raise ValueError("--resume continues a regression's fixed schedule; a classifier is fitted again "
+                         "(drop --resume)")
     model, saved = (None, {}) if resume is None else _resumed(resume, target, features, val_frac, given)
+    if saved.get("task") == "classify":
+        raise ValueError(f"{resume} is a classifier: --resume continues a regression's fixed schedule; fit the "
+                         "classifier again (drop --resume)")
     target = target or saved.get("target")
     if target is None:
         raise click.UsageError("Missing option '--target' (the column to predict).")
     features = features or saved.get("features")
     val_frac = next(v for v in (val_frac, saved.get("val_frac"), 0.2) if v is not None)
+    task, why = (task, None) if resume is not None else task_of(task, loss, data_file, target)
+    if task == "classify" and stages is not None:
+        raise ValueError("--stages fits a regression (stages on residuals); a classifier is one network: drop --stages")
+    if task == "classify":
+        model = fit_classifier(ui, data_file, target, features, given, val_frac, loss, why)
+        if out is not None:
+            model.save(out)
+            ui.note(f"saved {out}: width {[sum(w) for w in model.width]}, {model.num_parameters()} parameters, "
+                    f"classes {model.info['classes']}")
+        return
+    if loss in REGRESS_LOSSES:
+        given["loss"] = loss
     recipe = recipes.Recipe.from_dict(saved.get("recipe", {}), **given)
     if model is not None and recipe.needs_validation:
         raise ValueError(f"--resume continues a fixed schedule (--width and --grids, no early stopping), and {resume} "
@@ -389,12 +429,21 @@ def _number(value) -> str:
               help="Columns to use as the model's inputs, in order [default: those it was fitted on].")
 def predict(ui: UI, model_file, data_file, out, features):
     """Predict with MODEL.kan from the feature columns of DATA: a column `prediction`,
-    one row per row of DATA, floats written exactly."""
+    one row per row of DATA, floats written exactly. A classifier's model writes the
+    column `label` (the most probable class) and `p_<class>` for each class."""
     import torch
 
     model = load_model(model_file)
     names = _feature_names(model, model_file, data_file, features)
     X = torch.from_numpy(data.read(data_file, names)).to(model.dtype)
+    if model.info.get("task") == "classify":
+        header, labels, values = predictions(model, X)
+        if out is None:
+            click.echo(data.to_text(header, values, labels=labels), nl=False)
+        else:
+            data.write(out, header, values, labels=labels)
+            ui.note(f"wrote {len(values)} predicted labels to {out}")
+        return
     with torch.no_grad():
         values = model(X).double().numpy()
     header = ["prediction"] if values.shape[1] == 1 else [f"prediction_{j}" for j in range(values.shape[1])]
@@ -462,9 +511,11 @@ def info(ui: UI, model_file):
     if notes.get("data"):
         rows.append(("data", f"{notes['data']} ({notes.get('rows', '?')} rows, "
                              f"validation fraction {notes.get('val_frac', 0)})"))
+    if notes.get("classes"):
+        rows.append(("classes", ", ".join(map(str, notes["classes"]))))
     if notes.get("validation"):
         v = notes["validation"]
-        text = _validation_text(v) if "rows" in v else (
+        text = classifier_validation_text(v) if "accuracy" in v else _validation_text(v) if "rows" in v else (
             f"validation RMSE {v['rmse']:.4g} (R² {v['r2']:.3f}; "
             f"predicting the training mean: {v['baseline_rmse']:.4g})"
             + (", before the refit on every row" if v.get("refit") else ""))
@@ -472,6 +523,8 @@ def info(ui: UI, model_file):
     state = model.fit_state
     if multistage:
         rows.append(("resumable", "no: a multi-stage fit (fit again)"))
+    elif notes.get("task") == "classify":
+        rows.append(("resumable", "no: a classifier (fit it again)"))
     elif recipe is not None and recipe.needs_validation:
         rows.append(("resumable", "no: chosen on validation rows (fit again, or --resume a fixed schedule)"))
     else:

@@ -283,7 +283,8 @@ def training_table(data_file, target, features):
         table = data.read(data_file, [*features, target])
     except data.DataError as err:
         if err.column == target and "is not a number" in str(err):
-            raise data.DataError(f"{err}: the target column must hold numbers (kanopy fit does regression)") from None
+            raise data.DataError(f"{err}: the target column must hold numbers for regression (for class labels: "
+                                 "--task classify)") from None
         if chosen or "is not a number" not in str(err):
             raise
         raise data.DataError(f"{err} (the features default to every column but the target; "

@@ -55,33 +55,82 @@ def read(path, names) -> np.ndarray:
     return _read_text(path, names)
 
 
-def write(path, header, values) -> None:
+def read_labels(path, name) -> np.ndarray:
+    """The column ``name`` of a table file as class labels (rows,): numbers (int64 when all are
+    whole, else float64) when every entry is one, else text (str); a missing entry, NaN or
+    inf is refused."""
+    import numpy as np
+
+    path = _existing(path)
+    if _is_parquet(path):
+        _column_indices(path, _parquet_columns(path), [name])
+        column = _parquet().read_table(str(path), columns=[name]).column(name)
+        values = column.to_pylist()
+        rows = list(range(1, len(values) + 1))
+    else:
+        with _open_text(path) as f, _decoding(path):
+            reader = _reader(f, path)
+            header = _header(path, reader)
+            index = _column_indices(path, header, [name])[0]
+            values, rows = [], []
+            for fields in reader:
+                if not fields:
+                    continue
+                if len(fields) != len(header):
+                    raise DataError(f"{path}: row {len(values) + 1} (line {reader.line_num}) has "
+                                    f"{len(fields)} fields but the header has {len(header)}")
+                values.append(fields[index].strip())
+                rows.append(f"{len(values)} (line {reader.line_num})")
+    if not values:
+        raise DataError(f"{path} has no data rows")
+    for value, row in zip(values, rows):
+        if value is None or (isinstance(value, str) and not value):
+            raise DataError(f"{path}: missing label at row {row}, column {name!r}", column=name)
+    try:
+        numbers = np.array([float(v) for v in values])
+    except (TypeError, ValueError):
+        return np.array([str(v) for v in values])
+    _check_finite(path, numbers[:, None], [name], lambda row: f"row {rows[row]}")
+    return numbers.astype(np.int64) if (numbers == np.round(numbers)).all() else numbers
+
+
+def write(path, header, values, labels=None) -> None:
     """Write columns ``values`` (rows, len(header)) under ``header``: CSV (TSV for .tsv/.tab)
-    or Parquet by the suffix, atomically (see :func:`kanopy.io.atomic_write`)."""
+    or Parquet by the suffix, atomically (see :func:`kanopy.io.atomic_write`). With
+    ``labels`` (rows,), the first name of ``header`` is their column (text or numbers as
+    given) and ``values`` the columns after it."""
     import numpy as np
 
     from .io import atomic_write
 
     path = Path(path)
-    values = np.asarray(values, dtype=np.float64).reshape(len(values), len(header))
+    names = list(header) if labels is None else list(header)[1:]
+    values = np.asarray(values, dtype=np.float64).reshape(len(values), len(names))
     if _is_parquet(path):
         pa = _pyarrow(path, "write")
-        table = pa.table({name: values[:, j] for j, name in enumerate(header)})
+        columns = {} if labels is None else {header[0]: list(np.asarray(labels).tolist())}
+        table = pa.table({**columns, **{name: values[:, j] for j, name in enumerate(names)}})
         atomic_write(path, lambda tmp: _parquet().write_table(table, str(tmp)))
         return
-    text = to_text(header, values, delimiter=_delimiter(path))
+    text = to_text(header, values, delimiter=_delimiter(path), labels=labels)
     atomic_write(path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8", newline=""))
 
 
-def to_text(header, values, delimiter: str = ",") -> str:
-    """CSV text of columns ``values`` under ``header``, floats exact (shortest repr)."""
+def to_text(header, values, delimiter: str = ",", labels=None) -> str:
+    """CSV text of columns ``values`` under ``header``, floats exact (shortest repr); with
+    ``labels``, a first column of them (as ``write``)."""
     import numpy as np
 
     out = io.StringIO()
     writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
     writer.writerow(header)
-    for row in np.asarray(values, dtype=np.float64).tolist():
-        out.write(delimiter.join(map(repr, row)) + "\n")
+    rows = np.asarray(values, dtype=np.float64).tolist()
+    if labels is None:
+        for row in rows:
+            out.write(delimiter.join(map(repr, row)) + "\n")
+    else:
+        for label, row in zip(np.asarray(labels).tolist(), rows):
+            writer.writerow([label, *map(repr, row)])
     return out.getvalue()
 
 

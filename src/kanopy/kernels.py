@@ -64,26 +64,32 @@ def spline_sum(x: torch.Tensor, knots: torch.Tensor, coef: torch.Tensor, k: int,
 
 
 class FusedObjective:
-    """The training objective of a plain KAN and its gradient in one C++ call (``kan_mse_grad``):
+    """The training objective of a plain KAN and its gradient in one C++ call (``kan_loss_grad``):
 
-        loss = mse + lamb * (sparsity + coefficient terms)
+        loss = data + lamb * (sparsity + coefficient terms)
 
-    with the regulariser of :mod:`kanopy.regularization` when ``reg`` is given (a dict with
-    lamb, lamb_l1, lamb_entropy, lamb_coef, lamb_coefdiff, as fit takes them; lamb = 0 or no
-    ``reg``: the MSE alone). The regulariser's per-edge mean |phi| come from the forward
-    kernels and its gradient joins the same backward pass, so a regularised step costs little
-    more than a plain one.
+    with ``data`` the loss named by ``loss`` (a key of ``LOSSES``: "mse", "cross_entropy" over
+    the outputs as class logits with int64 class indices (N,) as targets, "bce" of each output
+    as a logit; the definitions of :mod:`kanopy.losses`, without sample weights) and the
+    regulariser of :mod:`kanopy.regularization` when ``reg`` is given (a dict with lamb,
+    lamb_l1, lamb_entropy, lamb_coef, lamb_coefdiff, as fit takes them; lamb = 0 or no ``reg``:
+    the data term alone). The regulariser's per-edge mean |phi| come from the forward kernels
+    and its gradient joins the same backward pass, so a regularised step costs little more
+    than a plain one.
 
-    ``FusedObjective.build(model, reg)`` returns None when the fused path does not apply
+    ``FusedObjective.build(model, reg, loss)`` returns None when the fused path does not apply
     (multiplication nodes, symbolic edges, mixed or non-built-in base functions, GPU, no
     compiler...). The argument lists are gathered once; call ``refresh`` after the model's
     tensors were replaced (grid updates)."""
 
     PARAMS = ("coef", "scale_sp", "scale_base", "bias")
     REG = ("lamb", "lamb_l1", "lamb_entropy", "lamb_coef", "lamb_coefdiff")
+    LOSSES = {"mse": 0, "cross_entropy": 1, "bce": 2}  # the loss kinds of csrc/loss.h (LossKind)
 
     @classmethod
-    def build(cls, model, reg: dict | None = None):
+    def build(cls, model, reg: dict | None = None, loss: str = "mse"):
+        if loss not in cls.LOSSES:
+            raise ValueError(f"the fused objective computes the losses {sorted(cls.LOSSES)}, not {loss!r}")
         layers = model.layers
         base_fn = layers[0].base_fn
         if (model.device.type != "cpu" or model.dtype not in (torch.float32, torch.float64)
@@ -91,12 +97,13 @@ class FusedObjective:
                 or any(layer.base_fn != base_fn or layer.backend == "torch" or not layer.plain for layer in layers)):
             return None
         ops = _extension.ops()
-        return None if ops is None else cls(model, ops, _FUSED_BASE[base_fn], reg)
+        return None if ops is None else cls(model, ops, _FUSED_BASE[base_fn], reg, loss)
 
-    def __init__(self, model, ops, base_kind, reg: dict | None = None):
-        self.model, self.op, self.base_kind = model, ops.kan_mse_grad, base_kind
+    def __init__(self, model, ops, base_kind, reg: dict | None = None, loss: str = "mse"):
+        self.model, self.op, self.base_kind = model, ops.kan_loss_grad, base_kind
+        self.loss, self.loss_kind = loss, self.LOSSES[loss]
         self.names = [f"layers.{l}.{p}" for l in range(len(model.layers)) for p in self.PARAMS]
-        # (lamb, lamb_l1, lamb_entropy, lamb_coef, lamb_coefdiff), or empty: the MSE alone
+        # (lamb, lamb_l1, lamb_entropy, lamb_coef, lamb_coefdiff), or empty: the data term alone
         self.reg_weights = [float(reg[name]) for name in self.REG] if reg and reg.get("lamb") else []
         self.refresh()
 
@@ -107,7 +114,7 @@ class FusedObjective:
             [l.knots for l in layers], [l.coef for l in layers], [l.scale_sp for l in layers],
             [l.scale_base for l in layers], [l.mask for l in layers], [l.bias for l in layers],
             [int(l.uniform) for l in layers], m.k, self.base_kind, m.in_shift, m.in_scale, m.out_shift, m.out_scale,
-            self.reg_weights,
+            self.reg_weights, self.loss_kind,
         )
 
     @property
@@ -130,7 +137,7 @@ class FusedObjective:
         return loss, dict(zip(self.names, grads))
 
     def parts(self, X: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(mse, regulariser) without gradients; the regulariser is 0 without ``reg``."""
+        """(data term, regulariser) without gradients; the regulariser is 0 without ``reg``."""
         with torch.no_grad():
-            _, mse, reg, _ = self.op(X, y, *self.args, False)
-        return mse, reg
+            _, data, reg, _ = self.op(X, y, *self.args, False)
+        return data, reg

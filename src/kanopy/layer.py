@@ -330,6 +330,10 @@ class KANLayer(nn.Module):
         new_knots = basis.extend_knots(interior, k)
         degenerate = ~(hi - lo > 1e-12 * hi.abs().clamp_min(1.0))  # constant inputs keep their grid
         new_knots[degenerate] = self.knots[degenerate]
+        if torch.equal(new_knots, self.knots):
+            # the knots stay (a first layer's inputs span the range its scaling maps to [-1, 1]):
+            # a refit would only round the splines, at the cost of a least-squares solve per input
+            return
         self._refit(new_knots, data=xs)
 
     @torch.no_grad()

@@ -1,5 +1,8 @@
 """The linear model and the mean among the default recipe's candidates, written as KANs.
 
+For classification: the class prior (``constant_kan``) and the penalised linear logistic
+model (``logistic_kan``: multinomial for cross-entropy, one logit for BCE).
+
 Ridge regression on the scaled inputs (the network's own input scaling, to [-1, 1]) and the
 standardised targets, its penalty chosen per output by leave-one-out error (in closed form,
 as scikit-learn's RidgeCV does). The result becomes a
@@ -17,6 +20,7 @@ from .model import KAN
 # ridge penalties tried, relative to the number of rows (the inputs are scaled to [-1, 1]);
 # the largest is the mean for all practical purposes
 RELATIVE_PENALTIES = torch.logspace(-6, 4, 41, dtype=torch.float64)
+LOGISTIC_ITERATIONS = 50  # L-BFGS iterations of a linear logistic fit (digits: log loss within 2% of 200's)
 
 
 def ridge_loo(Z: torch.Tensor, T: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -67,13 +71,59 @@ def linear_kan(model: KAN, X: torch.Tensor, y: torch.Tensor, mean_only: bool = F
             penalties = torch.full((T.shape[1],), float("inf"), dtype=model.dtype)
         else:
             W, b, penalties, _ = ridge_loo(Z, T)
+        write_linear(layer, W, b)
+    return penalties
+
+
+def write_linear(layer, W: torch.Tensor, b: torch.Tensor) -> None:
+    """Make ``layer`` the affine map z @ W + b (W (in, out), b (out,)) of its inputs: straight
+    spline edges, the base branch off."""
+    with torch.no_grad():
         coef = W[:, None, :] * greville(layer.knots, layer.k)[:, :, None]  # (n, G+k, m)
         coef[0] += b  # the intercept rides on the first edge (a spline holds constants exactly)
         layer.coef.copy_(coef)
         layer.scale_base.zero_()
         layer.scale_sp.fill_(1.0)
         layer.bias.zero_()
-    return penalties
+
+
+def logistic(Z: torch.Tensor, y: torch.Tensor, loss, penalty: float, n_outputs: int, start=None,
+             max_iter: int = LOGISTIC_ITERATIONS):
+    """The linear logits of a classification loss: (W (n, m), b (m,)), m = n_outputs,
+    minimising ``loss(Z @ W + b, y) + penalty * sum(W**2)`` (the intercept unpenalised), a
+    convex problem, by L-BFGS with a strong-Wolfe line search from ``start`` ((W, b), e.g. the
+    solution for a larger penalty) or zero."""
+    theta = Z.new_zeros(Z.shape[1] + 1, n_outputs)
+    if start is not None:
+        theta[:-1], theta[-1] = start
+    theta.requires_grad_(True)
+    opt = torch.optim.LBFGS([theta], lr=1.0, max_iter=max_iter, history_size=20, tolerance_grad=1e-9,
+                            tolerance_change=1e-12, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        W, b = theta[:-1], theta[-1]
+        value = loss(Z @ W + b, y) + penalty * (W**2).sum()
+        value.backward()
+        return value
+
+    with torch.enable_grad():
+        opt.step(closure)
+    theta = theta.detach()
+    return theta[:-1], theta[-1]
+
+
+def logistic_kan(model: KAN, X: torch.Tensor, y: torch.Tensor, loss, penalty: float, start=None):
+    """Make ``model`` (a KAN [n, m] of logits, its input scaling set) the penalised linear
+    logistic model of ``logistic`` on its scaled inputs (multinomial for cross-entropy);
+    returns its (W, b)."""
+    if len(model.layers) != 1:
+        raise ValueError(f"a linear model is a KAN without hidden layers, got width {model.width}")
+    with torch.no_grad():
+        Z = model.scaled_inputs(X.to(model.dtype))
+    W, b = logistic(Z, y, loss, penalty, model.n_outputs, start)
+    write_linear(model.layers[0], W, b)
+    return W, b
 
 
 def constant_kan(model: KAN, values: torch.Tensor) -> None:

@@ -17,7 +17,8 @@ sample weights then weight), with regression targets and RMSE as its metric.
 
 ``least_squares`` losses (MSE) also give ``residuals`` whose sum of squares is the loss, for
 Levenberg-Marquardt. ``fused_kind`` names the loss the fused C++ objective computes in one
-call (kernels.FusedObjective: "mse"); None means the model's forward under autograd.
+call (kernels.FusedObjective: "mse", "cross_entropy", "bce"); None means the model's forward
+under autograd.
 """
 
 from __future__ import annotations
@@ -123,6 +124,7 @@ class CrossEntropy(Loss):
     name = "cross_entropy"
     task = "classification"
     metric_name = "accuracy"
+    fused_kind = "cross_entropy"
 
     def check_model(self, n_outputs):
         if n_outputs < 2:
@@ -153,6 +155,7 @@ class BCE(Loss):
     name = "bce"
     task = "classification"
     metric_name = "accuracy"
+    fused_kind = "bce"
 
     def targets(self, y, n_outputs, *, dtype, device, name="y"):
         y = super().targets(y, n_outputs, dtype=dtype, device=device, name=name)

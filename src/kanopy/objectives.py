@@ -21,6 +21,7 @@ normal_equations' results) implements the same few methods.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import torch
@@ -31,7 +32,7 @@ JACOBIAN_ROWS = 4096  # samples per Jacobian block: bounds LM's memory to (4096 
 
 # Loss.fused_kind -> builder of the C++ objective computing that loss and its gradient in one
 # call (None where the fused path does not apply to the model); kinds not listed run autograd
-FUSED = {"mse": kernels.FusedObjective.build}
+FUSED = {kind: functools.partial(kernels.FusedObjective.build, loss=kind) for kind in ("mse", "cross_entropy", "bce")}
 
 
 class NonFinite(ArithmeticError):
@@ -216,11 +217,17 @@ class DataObjective(Objective):
         """The measurement behind the loss an optimizer step reported: the last evaluation
         when it is that one (Adam measures before its update, LBFGS where it ended),
         otherwise a new one at theta."""
-        if self.fused is not None and self.loss.metric_of_loss(loss) is not None:
-            if not self.lamb:
-                return Measure(loss, loss, 0.0, None)  # the loss alone gives the metric (MSE: RMSE)
-            mse, reg = self.fused.parts(self.X, self.y)  # one forward, no gradients
-            self.last = Measure(float(mse + self.lamb * reg), float(mse), float(reg), None)
+        if self.fused is not None:
+            by_loss = self.loss.metric_of_loss(loss) is not None  # the loss alone gives the metric (MSE: RMSE)
+            if by_loss and not self.lamb:
+                return Measure(loss, loss, 0.0, None)
+            if self.lamb:
+                data, reg = self.fused.parts(self.X, self.y)  # one C++ forward, no gradients
+                total, data, reg = float(data + self.lamb * reg), float(data), float(reg)
+            else:
+                total, data, reg = loss, loss, 0.0
+            # a classification metric needs the predictions: one forward (not the regulariser's trace)
+            self.last = Measure(total, data, reg, None if by_loss else self.model(self.X))
             return self.last
         if self.last is None or self.last.total != loss or self.last.pred is None:
             pred, data, reg = self.parts()

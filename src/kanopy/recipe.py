@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 AUTO = "auto"
 INPUT_BOUND = 1.1  # scaled inputs are clamped to [-1.1, 1.1]: 5% of the training range beyond each end
 SEARCH_PATIENCE = 10  # patience="auto" when the recipe searches
+# a classifier's: its validation log loss turns up within a step or two once the logits
+# start to overfit (an LBFGS step is 20 iterations), so longer waits only cost time
+CLASSIFY_PATIENCE = 3
 
 
 @dataclass(frozen=True)
@@ -122,7 +125,7 @@ class Recipe:
     def early_stopping(self) -> int | None:
         """The patience in steps, or None (every step is taken, the last state kept)."""
         if self.patience == AUTO:
-            return SEARCH_PATIENCE if self.searches else None
+            return (CLASSIFY_PATIENCE if self.classifies else SEARCH_PATIENCE) if self.searches else None
         return self.patience
 
     @property

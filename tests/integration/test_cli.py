@@ -420,8 +420,8 @@ def test_an_unwritable_out_is_refused_before_the_fit(toy_csv, tmp_path, monkeypa
 def test_a_text_target_is_named_as_the_target_and_a_text_feature_gets_the_features_hint(tmp_path):
     rows = [(1, 2, "setosa"), (2, 1, "virginica"), (3, 3, "setosa")]
     data = write_csv(tmp_path / "d.csv", ["x1", "x2", "species"], [[str(v) for v in row] for row in rows])
-    line = refused(run("fit", data, "--target", "species"), "'setosa' at row 1 (line 2), column 'species'",
-                   "the target column must hold numbers")
+    line = refused(run("fit", data, "--target", "species", "--task", "regress"),
+                   "'setosa' at row 1 (line 2), column 'species'", "the target column must hold numbers")
     assert "--features" not in line
     rows = [(1, "a", 3), (2, "b", 4), (3, "c", 5)]
     data = write_csv(tmp_path / "e.csv", ["x1", "name", "y"], [[str(v) for v in row] for row in rows])

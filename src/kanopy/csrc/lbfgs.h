@@ -1,5 +1,5 @@
 // One L-BFGS step (up to max_iter iterations with a strong-Wolfe line search) in C++, for
-// objectives that are themselves one C++ call (a plain KAN's MSE and gradient). The same
+// objectives that are themselves one C++ call (a plain KAN's loss and gradient). The same
 // algorithm as kanopy/optim/lbfgs.py and line_search.py, which document it; here the
 // per-iteration bookkeeping costs no Python, only O(history * parameters) arithmetic.
 //

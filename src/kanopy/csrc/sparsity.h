@@ -1,5 +1,5 @@
 // The sparsity regulariser of the KAN paper and its derivative, for the fused objective
-// (kan_mse_grad). The definition is regularization.py's, which documents it; the tests hold
+// (kan_loss_grad). The definition is regularization.py's, which documents it; the tests hold
 // the two to rounding. Computed in double: the inputs are (in, out) numbers per layer.
 #pragma once
 

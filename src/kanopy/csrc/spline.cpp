@@ -11,8 +11,8 @@
 // The ops take the raw parameters: coef and base_w above are coef * mask * scale_sp and
 // mask * scale_base of each edge, formed here.
 // Registered as torch.ops.kanopy: spline_layer (the layer with its autograd node),
-// kan_mse_grad / kan_lbfgs_step (a plain KAN's training objective, the sparsity regulariser
-// included, and an L-BFGS step on it), simd_info. README.md maps who calls them.
+// kan_loss_grad / kan_lbfgs_step (a plain KAN's training objective: MSE, cross-entropy or
+// binary cross-entropy, the sparsity regulariser included, and an L-BFGS step on it), simd_info. README.md maps who calls them.
 //
 // The numerical core is in torch-free headers (spline_core.h lists them: basis.h, forward.h,
 // backward.h...; vector width and register blocks: simd.h; the regulariser: sparsity.h;
@@ -43,6 +43,7 @@
 #include "forward.h"
 #include "layout.h"
 #include "lbfgs.h"
+#include "loss.h"
 #include "simd.h"
 #include "sparsity.h"
 
@@ -207,7 +208,7 @@ at::Tensor layer_forward(const at::Tensor& x_, const at::Tensor& knots_, const a
 
 // Backward of one layer into the given tensors (undefined where not asked for): grad_x
 // (N, in); grad_coef (in, n_coef, out), grad_sp, grad_sb (in, out). WS (in, outp) or null: the
-// sparsity regulariser's weight of each edge's |phi| (see kan_mse_grad).
+// sparsity regulariser's weight of each edge's |phi| (see kan_loss_grad).
 template <typename T>
 void layer_backward(const at::Tensor& grad_y, const at::Tensor& x, const at::Tensor& knots, const RawParams<T>& raw,
                     const Dims& d, int64_t k, bool uniform, int64_t base_kind, const T* WS, at::Tensor& grad_x,
@@ -340,14 +341,15 @@ at::Tensor spline_layer(const at::Tensor& x, const at::Tensor& knots, const at::
 // The training objective of a plain KAN (a stack of sum-node layers), its parts and its
 // gradient with respect to every layer's coef, scale_sp, scale_base and bias, in one call and
 // without an autograd graph:
-//   loss = mse + lamb * reg,  reg = sum over layers of the sparsity regulariser (sparsity.h,
+//   loss = data + lamb * reg,  data = the loss of loss_kind (loss.h: MSE, cross-entropy, BCE),
+//   reg = sum over layers of the sparsity regulariser (sparsity.h,
 //   from every edge's mean |phi| over the samples) and the coefficient terms.
 // Per layer l the lists hold that layer's tensors; the inputs are normalised by
 // (X - in_shift) / in_scale and the outputs mapped by out * out_scale + out_shift, as in
 // KAN.forward. reg_weights: empty (no regulariser) or (lamb, lamb_l1, lamb_entropy, lamb_coef,
 // lamb_coefdiff). The |phi| sums come from the forward kernels; the backward adds
 // lamb * d reg / d a_ij * sign(phi_ij) / N to each edge's output gradient in the same pass.
-// Returns (loss, mse, reg, [grad_coef_0, grad_scale_sp_0, grad_scale_base_0, grad_bias_0,
+// Returns (loss, data, reg, [grad_coef_0, grad_scale_sp_0, grad_scale_base_0, grad_bias_0,
 // grad_coef_1, ...]); the gradients only when asked for (else an empty list).
 struct Network {
   const std::vector<at::Tensor> &knots, &coef, &scale_sp, &scale_base, &mask, &bias;
@@ -358,7 +360,7 @@ struct Network {
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, std::vector<at::Tensor>> network_objective(
     const at::Tensor& X, const at::Tensor& y, const Network& net, const std::vector<double>& reg_weights,
-    bool need_grad) {
+    int64_t loss_kind, bool need_grad) {
   const size_t n_layers = net.coef.size();
   TORCH_CHECK(n_layers >= 1 && net.knots.size() == n_layers && net.scale_sp.size() == n_layers && net.scale_base.size() == n_layers &&
                   net.mask.size() == n_layers && net.bias.size() == n_layers && net.uniform.size() == n_layers,
@@ -390,25 +392,27 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, std::vector<at::Tensor>> network_
                                  regularised ? l1[l].data_ptr() : nullptr));
   }
   const auto& out = acts[n_layers];
-  TORCH_CHECK(yc.numel() == out.numel(), "kanopy: y does not match the network's outputs");
   const int64_t n_out = out.size(1);
-  double mse = 0.0, reg = 0.0;
+  if (loss_kind == kCrossEntropy) {
+    TORCH_CHECK(yc.scalar_type() == at::kLong && yc.numel() == N,
+                "kanopy: cross-entropy targets are int64 class indices, one per row");
+    const int64_t* labels = yc.data_ptr<int64_t>();
+    for (int64_t n = 0; n < N; ++n)
+      TORCH_CHECK(labels[n] >= 0 && labels[n] < n_out, "kanopy: class index out of range at row ", n);
+  } else {
+    TORCH_CHECK(loss_kind == kMse || loss_kind == kBce, "kanopy: unknown loss kind ", loss_kind);
+    TORCH_CHECK(yc.scalar_type() == out.scalar_type() && yc.numel() == out.numel(),
+                "kanopy: y does not match the network's outputs");
+  }
+  double data = 0.0, reg = 0.0;
   at::Tensor g = at::empty_like(out);
-  AT_DISPATCH_FLOATING_TYPES(out.scalar_type(), "kanopy_mse", [&] {
+  AT_DISPATCH_FLOATING_TYPES(out.scalar_type(), "kanopy_loss", [&] {
     using T = scalar_t;
     const auto shift = net.out_shift.contiguous(), scale = net.out_scale.contiguous();
-    const T *o = out.data_ptr<T>(), *t = yc.data_ptr<T>(), *sh = shift.data_ptr<T>(), *sc = scale.data_ptr<T>();
-    T* gp = g.data_ptr<T>();
-    const double factor = 2.0 / static_cast<double>(out.numel());
-    double sum = 0.0;
-    for (int64_t n = 0; n < N; ++n)
-      for (int64_t j = 0; j < n_out; ++j) {
-        const int64_t q = n * n_out + j;
-        const T r = o[q] * sc[j] + sh[j] - t[q];  // residual
-        sum += double(r) * double(r);
-        gp[q] = T(double(r * sc[j]) * factor);
-      }
-    mse = sum / static_cast<double>(out.numel());
+    const bool labels = loss_kind == kCrossEntropy;
+    data = output_loss<T>(loss_kind, out.data_ptr<T>(), labels ? nullptr : yc.data_ptr<T>(),
+                          labels ? yc.data_ptr<int64_t>() : nullptr, shift.data_ptr<T>(), scale.data_ptr<T>(), N,
+                          n_out, g.data_ptr<T>());
     if (!regularised) return;
     // the sparsity term of each layer, and the weight of every edge's |phi| in the loss
     for (size_t l = 0; l < n_layers; ++l) {
@@ -459,32 +463,33 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, std::vector<at::Tensor>> network_
     }
   }
   const auto scalar = [&](double v) { return at::full({}, v, out.options()); };
-  return {scalar(mse + lamb * reg), scalar(mse), scalar(reg), grads};
+  return {scalar(data + lamb * reg), scalar(data), scalar(reg), grads};
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor, std::vector<at::Tensor>> kan_mse_grad(
+std::tuple<at::Tensor, at::Tensor, at::Tensor, std::vector<at::Tensor>> kan_loss_grad(
     const at::Tensor& X, const at::Tensor& y, const std::vector<at::Tensor>& knots,
     const std::vector<at::Tensor>& coef, const std::vector<at::Tensor>& scale_sp,
     const std::vector<at::Tensor>& scale_base, const std::vector<at::Tensor>& mask,
     const std::vector<at::Tensor>& bias, const std::vector<int64_t>& uniform, int64_t k, int64_t base_kind,
     const at::Tensor& in_shift, const at::Tensor& in_scale, const at::Tensor& out_shift,
-    const at::Tensor& out_scale, const std::vector<double>& reg_weights, bool need_grad) {
+    const at::Tensor& out_scale, const std::vector<double>& reg_weights, int64_t loss_kind, bool need_grad) {
   const Network net{knots, coef, scale_sp, scale_base, mask, bias, uniform, k, base_kind,
                     in_shift, in_scale, out_shift, out_scale};
-  return network_objective(X, y, net, reg_weights, need_grad);
+  return network_objective(X, y, net, reg_weights, loss_kind, need_grad);
 }
 
-// One L-BFGS step (see lbfgs.h) on the objective of kan_mse_grad (the MSE of a plain KAN, plus
-// the regulariser with reg_weights) whose trainable parameters are views into theta, in the
-// order grad_order gives (indices into kan_mse_grad's gradient list). rows, direction and prev_grad are updated in place; returns (loss, order,
-// has_direction, t).
+// One L-BFGS step (see lbfgs.h) on the objective of kan_loss_grad (the loss of loss_kind of a
+// plain KAN, plus the regulariser with reg_weights) whose trainable parameters are views into
+// theta, in the order grad_order gives (indices into kan_loss_grad's gradient list). rows,
+// direction and prev_grad are updated in place; returns (loss, order, has_direction, t).
 std::tuple<double, std::vector<int64_t>, bool, double> kan_lbfgs_step(
     const at::Tensor& X, const at::Tensor& y, const at::Tensor& theta, const std::vector<at::Tensor>& knots,
     const std::vector<at::Tensor>& coef, const std::vector<at::Tensor>& scale_sp,
     const std::vector<at::Tensor>& scale_base, const std::vector<at::Tensor>& mask,
     const std::vector<at::Tensor>& bias, const std::vector<int64_t>& uniform, int64_t k, int64_t base_kind,
     const at::Tensor& in_shift, const at::Tensor& in_scale, const at::Tensor& out_shift,
-    const at::Tensor& out_scale, const std::vector<double>& reg_weights, const std::vector<int64_t>& grad_order,
+    const at::Tensor& out_scale, const std::vector<double>& reg_weights, int64_t loss_kind,
+    const std::vector<int64_t>& grad_order,
     const at::Tensor& rows,
     std::vector<int64_t> order, const at::Tensor& direction, const at::Tensor& prev_grad, bool has_direction,
     double t, int64_t max_iter, int64_t max_eval, double lr, double tolerance_grad, double tolerance_change) {
@@ -508,7 +513,7 @@ std::tuple<double, std::vector<int64_t>, bool, double> kan_lbfgs_step(
     const Network net{knots, coef, scale_sp, scale_base, mask, bias, uniform, k, base_kind,
                       in_shift, in_scale, out_shift, out_scale};
     auto evaluate = [&](scalar_t* g) {
-      auto [loss, mse, reg, grads] = network_objective(X, y, net, reg_weights, true);
+      auto [loss, data, reg, grads] = network_objective(X, y, net, reg_weights, loss_kind, true);
       int64_t offset = 0;
       for (const int64_t index : grad_order) {
         const auto part = grads[index].contiguous();
@@ -536,6 +541,6 @@ std::tuple<std::string, int64_t, int64_t> simd_info() { return {KANOPY_ISA, kVec
 TORCH_LIBRARY(kanopy, m) {
   m.def("simd_info", &simd_info);
   m.def("spline_layer", &spline_layer);
-  m.def("kan_mse_grad", &kan_mse_grad);
+  m.def("kan_loss_grad", &kan_loss_grad);
   m.def("kan_lbfgs_step", &kan_lbfgs_step);
 }

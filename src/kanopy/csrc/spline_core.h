@@ -9,8 +9,8 @@
 //   backward.h  the layer's backward (backward_by_input, input_grad_only)
 // This umbrella includes them all, for code that wants the whole core without torch: the
 // torch-free test (tests/cpp/core_basis.cpp) and benchmarks. Parallel loops are passed in as
-// `parallel_for(begin, end, grain, fn(lo, hi))`. lbfgs.h and sparsity.h (the fused
-// objective's optimizer and regulariser) stand apart; spline.cpp binds all of it to torch.
+// `parallel_for(begin, end, grain, fn(lo, hi))`. lbfgs.h, loss.h and sparsity.h (the fused
+// objective's optimizer, data term and regulariser) stand apart; spline.cpp binds all of it to torch.
 #pragma once
 
 #include "backward.h"
