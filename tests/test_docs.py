@@ -15,7 +15,7 @@ import pytest
 import kanopy
 
 MODULES = ["kanopy", "kanopy.model", "kanopy.layer", "kanopy.history", "kanopy.io", "kanopy.prune",
-           "kanopy.multistage", "kanopy.estimator"]
+           "kanopy.multistage", "kanopy.estimator", "kanopy.pde", "kanopy.pde.solver", "kanopy.pde.derivatives"]
 
 # what the API reference documents: kanopy.__all__, the estimator, and KAN's public methods
 PUBLIC = [name for name in kanopy.__all__ if name != "__version__"] + ["KANRegressor"]
