@@ -226,8 +226,10 @@ def _cardinal_derivatives(xc, knots, j, k):
     G = knots.shape[1] - 2 * k - 1
     h = (knots[:, G + k] - knots[:, k]) / G  # (in,)
     f = (xc - (knots[:, k] + h * (j - k))) / h  # (N, in) in [0, 1)
-    exponents = torch.arange(k + 1, dtype=xc.dtype, device=xc.device)
-    powers = f.unsqueeze(-1) ** exponents  # (N, in, k+1)
+    columns = [torch.ones_like(f), f]
+    for _ in range(k - 1):
+        columns.append(columns[-1] * f)
+    powers = torch.stack(columns, dim=-1)  # (N, in, k+1): 1, f, ..., f^k
     table = torch.as_tensor(_cardinal_polynomials(k), dtype=xc.dtype, device=xc.device)
     values, d1, d2 = (powers @ table).split(k + 1, dim=-1)  # each (N, in, k+1), derivatives in f
     return values, d1 / h[:, None], d2 / (h * h)[:, None]

@@ -92,7 +92,7 @@ def layer_jet(layer, jet: Jet, level: int, params: dict | None = None, prefix: s
     if n_out <= GATHER_MAX_OUT:  # gather the k+1 coefficient rows of each point
         idx = start.unsqueeze(-1) + torch.arange(k + 1, device=v.device)  # (N, in, k+1)
         rows = scaled[torch.arange(n_in, device=v.device)[None, :, None], idx]  # (N, in, k+1, out)
-        phis = torch.einsum("snir,niro->snio", stacked, rows)  # (S, N, in, out)
+        phis = (stacked.unsqueeze(-1) * rows).sum(3)  # (S, N, in, out); tiny matrices: no bmm
     else:  # scatter the basis densely: one GEMM per input over all points and orders
         idx = (start.unsqueeze(-1) + torch.arange(k + 1, device=v.device)).expand(orders, n, n_in, k + 1)
         dense = v.new_zeros(orders, n, n_in, n_basis).scatter(3, idx, stacked)  # (S, N, in, G+k)
@@ -105,12 +105,12 @@ def layer_jet(layer, jet: Jet, level: int, params: dict | None = None, prefix: s
     if level == VALUE:
         return Jet(value)
     phi1 = phis[1]  # (N, in, out)
-    grad = torch.einsum("nio,nid->nod", phi1, jet.grad)
+    grad = (phi1.unsqueeze(-1) * jet.grad.unsqueeze(2)).sum(1)  # (N, out, d)
     if level == GRADIENT:
         return Jet(value, grad)
     phi2 = phis[2]
     g2 = (jet.grad * jet.grad).sum(-1)  # (N, in): |g|^2
-    lap = torch.einsum("nio,ni->no", phi2, g2) + torch.einsum("nio,ni->no", phi1, jet.laplacian)
+    lap = (phi2 * g2.unsqueeze(-1) + phi1 * jet.laplacian.unsqueeze(-1)).sum(1)
     hess = None
     if level >= HESSIAN:
         hess = (torch.einsum("nio,nid,nie->node", phi2, jet.grad, jet.grad)
