@@ -194,7 +194,7 @@ def local_basis_derivatives(
     return values, d1, d2, j - k
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _cardinal_polynomials(k: int) -> np.ndarray:
     """(k+1 powers, 3 (k+1)): the monomial coefficients, in the local coordinate f of an
     interval, of the k+1 cardinal B-splines nonzero there, then of their first and second
@@ -230,7 +230,7 @@ def _cardinal_derivatives(xc, knots, j, k):
     for _ in range(k - 1):
         columns.append(columns[-1] * f)
     powers = torch.stack(columns, dim=-1)  # (N, in, k+1): 1, f, ..., f^k
-    table = torch.as_tensor(_cardinal_polynomials(k), dtype=xc.dtype, device=xc.device)
+    table = torch.tensor(_cardinal_polynomials(k), dtype=xc.dtype, device=xc.device)  # a copy of the cache
     values, d1, d2 = (powers @ table).split(k + 1, dim=-1)  # each (N, in, k+1), derivatives in f
     return values, d1 / h[:, None], d2 / (h * h)[:, None]
 

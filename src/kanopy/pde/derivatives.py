@@ -57,7 +57,7 @@ class Derivatives:
             self._take(jet)
 
     def _take(self, jet: jets.Jet) -> None:
-        for name, order in ORDERS.items():
+        for name in ORDERS:
             t = getattr(jet, name)
             if t is not None and name not in self._tensors:
                 self._tensors[name] = t[:, 0]  # the single output
@@ -78,7 +78,8 @@ class Derivatives:
         >>> from kanopy import jets
         >>> from kanopy.pde.derivatives import Derivatives
         >>> model = kanopy.KAN([2, 1], seed=0)
-        >>> Derivatives(lambda level: jets.network_jet(model, torch.zeros(3, 2, dtype=torch.float64), level), 2).value.shape
+        >>> x = torch.zeros(3, 2, dtype=torch.float64)
+        >>> Derivatives(lambda level: jets.network_jet(model, x, level), 2).value.shape
         torch.Size([3])
         """
         return self._get("value")
@@ -93,7 +94,8 @@ class Derivatives:
         >>> from kanopy import jets
         >>> from kanopy.pde.derivatives import Derivatives
         >>> model = kanopy.KAN([2, 1], seed=0)
-        >>> Derivatives(lambda level: jets.network_jet(model, torch.zeros(3, 2, dtype=torch.float64), level), 2).grad.shape
+        >>> x = torch.zeros(3, 2, dtype=torch.float64)
+        >>> Derivatives(lambda level: jets.network_jet(model, x, level), 2).grad.shape
         torch.Size([3, 2])
         """
         return self._get("grad")
