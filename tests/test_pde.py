@@ -111,7 +111,7 @@ def test_the_lm_jacobian_equals_autograds_jacobian_of_the_residuals():
         return u.laplacian + u.value * u.grad[:, 0] - torch.cos(x[:, 1])
 
     g = torch.Generator().manual_seed(5)
-    xi = torch.rand(40, 2, generator=g, dtype=F64) * 2 - 1
+    xi = torch.rand(20, 2, generator=g, dtype=F64) * 2 - 1
     xb = torch.rand(10, 2, generator=g, dtype=F64) * 2 - 1
     xb[:, 0] = 1.0
     low = xb.clone()

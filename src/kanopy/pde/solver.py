@@ -323,7 +323,7 @@ def _periodic_term(low, high, axis, weight):
 # ---------------------------------------------------------------------------- solve
 def solve(residual, domain, dirichlet=None, *, neumann=None, initial=None, periodic=(), time_axis=None,
           width=None, grid: int = 5, k: int = 5, seed: int = 0, n_interior: int = 1000,
-          n_boundary: int | None = None, sampling: str = "sobol", boundary_weight: float = 100.0,
+          n_boundary: int | None = None, sampling: str = "sobol", boundary_weight: float | None = None,
           schedule=None, symbolic: bool = False, exact=None, n_check: int = 4096, base_fn: str = "silu",
           dtype=torch.float64) -> Solution:
     """Solve a PDE on a box with a physics-informed KAN.
@@ -363,11 +363,12 @@ def solve(residual, domain, dirichlet=None, *, neumann=None, initial=None, perio
         Points per face; default ``4 * sqrt(n_interior)`` (at least 64).
     sampling : {"sobol", "uniform"}, default "sobol"
         How collocation points are drawn.
-    boundary_weight : float, default 100.0
+    boundary_weight : float, optional
         Weight of every condition's mean squared misfit against the interior's mean squared
-        residual: a residual of second derivatives is ~(frequency)^2 times larger than the
-        solution's own errors, so conditions weigh more (with weight 1 the boundary misfit
-        dominated the error of the Poisson benchmark).
+        residual. Default: 100 when the residual uses second derivatives (their residual is
+        ~frequency^2 times the solution's own errors: with weight 1 the boundary misfit
+        dominated the error of the Poisson benchmark), else 1 (first-order equations such as
+        advection, where 10 or 100 made LBFGS settle on a wrong solution).
     schedule : list of Phase, optional
         The training phases; default :func:`default_schedule`.
     symbolic : bool, default False
@@ -420,7 +421,8 @@ def solve(residual, domain, dirichlet=None, *, neumann=None, initial=None, perio
     for name, value in (("n_interior", n_interior), ("n_check", n_check)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    if not (isinstance(boundary_weight, (int, float)) and boundary_weight > 0 and math.isfinite(boundary_weight)):
+    if boundary_weight is not None and not (isinstance(boundary_weight, (int, float)) and boundary_weight > 0
+                                            and math.isfinite(boundary_weight)):
         raise ValueError(f"boundary_weight must be a positive number, got {boundary_weight!r}")
     periodic = sorted(set(periodic))
     for axis in periodic:
@@ -475,6 +477,9 @@ def solve(residual, domain, dirichlet=None, *, neumann=None, initial=None, perio
             u = probe.derivatives(points, jets.VALUE)
             _check_residual(residual(points, u), points)
             terms[0].level = u.level
+        if boundary_weight is None:  # see the docstring: conditions weigh more against second derivatives
+            for term in terms[1:]:
+                term.weight = 100.0 if u.level >= jets.LAPLACIAN else 1.0
     finally:
         probe.release()
     check = exact_values = None
