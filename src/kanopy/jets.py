@@ -78,6 +78,9 @@ def layer_jet(layer, jet: Jet, level: int, params: dict | None = None, prefix: s
     def get(name):
         return params[prefix + name] if params is not None and prefix + name in params else getattr(layer, name)
 
+    if not layer.plain:
+        raise ValueError("forward-mode jets handle spline edges only; this layer has symbolic edges "
+                         "(use autograd_jet)")
     coef, scale_sp, scale_base, bias = get("coef"), get("scale_sp"), get("scale_base"), get("bias")
     mask = layer.mask
     v = jet.value  # (N, in)
