@@ -94,7 +94,9 @@ def layer_jet(layer, jet: Jet, level: int, params: dict | None = None, prefix: s
     n_basis, n_out = scaled.shape[1], scaled.shape[2]
     if n_out <= GATHER_MAX_OUT:  # gather the k+1 coefficient rows of each point
         idx = start.unsqueeze(-1) + torch.arange(k + 1, device=v.device)  # (N, in, k+1)
-        rows = scaled[torch.arange(n_in, device=v.device)[None, :, None], idx]  # (N, in, k+1, out)
+        flat = (idx + (torch.arange(n_in, device=v.device) * n_basis)[:, None]).reshape(-1)  # rows of the table
+        # index_select: its backward is one index_add, far cheaper than advanced indexing's
+        rows = scaled.reshape(n_in * n_basis, n_out).index_select(0, flat).reshape(n, n_in, k + 1, n_out)
         phis = (stacked.unsqueeze(-1) * rows).sum(3)  # (S, N, in, out); tiny matrices: no bmm
     else:  # scatter the basis densely: one GEMM per input over all points and orders
         idx = (start.unsqueeze(-1) + torch.arange(k + 1, device=v.device)).expand(orders, n, n_in, k + 1)
