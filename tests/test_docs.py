@@ -15,7 +15,8 @@ import pytest
 import kanopy
 
 MODULES = ["kanopy", "kanopy.model", "kanopy.layer", "kanopy.history", "kanopy.io", "kanopy.prune",
-           "kanopy.multistage", "kanopy.estimator", "kanopy.classifier"]
+           "kanopy.multistage", "kanopy.estimator", "kanopy.classifier", "kanopy.pde", "kanopy.pde.solver",
+           "kanopy.pde.derivatives"]
 
 # what the API reference documents: kanopy.__all__, the estimators, and KAN's public methods
 PUBLIC = [name for name in kanopy.__all__ if name != "__version__"] + ["KANRegressor", "KANClassifier"]

@@ -141,4 +141,4 @@ def __dir__():
 
 
 __all__ = ["KAN", "KANLayer", "History", "ModelFileError", "MultiStageKAN", "discover", "fit_multistage", "load",
-           "prune", "__version__"]
+           "pde", "prune", "__version__"]

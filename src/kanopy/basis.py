@@ -16,8 +16,10 @@ returns those values and the index of the first one; every kernel builds on it.
 
 from __future__ import annotations
 
+import functools
 import math
 
+import numpy as np
 import torch
 
 from . import blas
@@ -159,6 +161,102 @@ def _de_boor_values(xc, knots, j, k):
             slopes = k * (padded[..., :-1] / den1 - padded[..., 1:] / den2)
         prev = (x - left) / den1 * padded[..., :-1] + (right1 - x) / den2 * padded[..., 1:]
     return prev, slopes
+
+
+def local_basis_derivatives(
+    x: torch.Tensor, knots: torch.Tensor, k: int, uniform: bool | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The k+1 nonzero basis values at x and their first and second derivatives in x.
+
+    Closed form (de Boor's derivative recurrence, B'_{i,d} = d B_{i,d-1} / (t_{i+d} - t_i)
+    - d B_{i+1,d-1} / (t_{i+d+1} - t_{i+1}), applied once and twice), with the same
+    continuation outside the domain as :func:`local_basis`: beyond the end pieces the value goes
+    on linearly, the first derivative is the slope reached there and the second is zero.
+
+    x: (N, in); knots: (in, G+2k+1). Returns ``values``, ``d1``, ``d2`` (N, in, k+1) and
+    ``start`` (N, in), indexed as :func:`local_basis`. Pure torch ops: differentiable in the
+    knots' coefficients downstream and usable under torch.func.
+    """
+    if uniform is None:
+        uniform = is_uniform(knots)
+    lo, hi = domain(knots, k)
+    j = _interval(torch.minimum(torch.maximum(x, lo), hi).detach(), knots, k, uniform)  # (N, in)
+    xc = torch.minimum(torch.maximum(x, 2 * lo - knots[:, k + 1]), 2 * hi - knots[:, -k - 2])
+    if uniform:
+        values, d1, d2 = _cardinal_derivatives(xc, knots, j, k)
+    else:
+        N, n_in = x.shape
+        offsets = torch.arange(-k, k + 2, device=x.device)  # (2k+2,)
+        T = knots.unsqueeze(0).expand(N, n_in, -1).gather(2, j.unsqueeze(-1) + offsets)  # t_{j-k+m}
+        values, d1, d2 = _de_boor_derivatives(xc, T, k)
+    values = values + d1 * (x - xc).unsqueeze(-1)  # (x - xc) is zero up to the end pieces
+    d2 = torch.where((x == xc).unsqueeze(-1), d2, torch.zeros_like(d2))
+    return values, d1, d2, j - k
+
+
+@functools.cache
+def _cardinal_polynomials(k: int) -> np.ndarray:
+    """(k+1 powers, 3 (k+1)): the monomial coefficients, in the local coordinate f of an
+    interval, of the k+1 cardinal B-splines nonzero there, then of their first and second
+    derivatives in f (the same recurrence as _cardinal_values, on polynomials)."""
+    prev = [np.array([1.0])]  # degree 0: one function, the polynomial 1
+    for d in range(1, k + 1):
+        padded = [np.zeros(1)] + prev + [np.zeros(1)]
+        cur = []
+        for r in range(d + 1):  # ((f + d - r) * left + (r + 1 - f) * right) / d
+            left, right = padded[r], padded[r + 1]
+            term = np.polynomial.polynomial.polyadd(np.polynomial.polynomial.polymul([d - r, 1.0], left),
+                                                    np.polynomial.polynomial.polymul([r + 1, -1.0], right))
+            cur.append(term / d)
+        prev = cur
+    values = np.zeros((k + 1, k + 1))
+    for r, poly in enumerate(prev):
+        values[: len(poly), r] = poly
+    powers = np.arange(k + 1, dtype=np.float64)[:, None]
+    first = np.zeros_like(values)
+    first[:-1] = values[1:] * powers[1:]
+    second = np.zeros_like(values)
+    second[:-1] = first[1:] * powers[1:]
+    return np.concatenate([values, first, second], axis=1)
+
+
+def _cardinal_derivatives(xc, knots, j, k):
+    """Uniform knots: the basis and its derivatives as polynomials of the local coordinate f
+    (one small matrix product; few elementwise ops to differentiate through)."""
+    G = knots.shape[1] - 2 * k - 1
+    h = (knots[:, G + k] - knots[:, k]) / G  # (in,)
+    f = (xc - (knots[:, k] + h * (j - k))) / h  # (N, in) in [0, 1)
+    columns = [torch.ones_like(f), f]
+    for _ in range(k - 1):
+        columns.append(columns[-1] * f)
+    powers = torch.stack(columns, dim=-1)  # (N, in, k+1): 1, f, ..., f^k
+    table = torch.tensor(_cardinal_polynomials(k), dtype=xc.dtype, device=xc.device)  # a copy of the cache
+    values, d1, d2 = (powers @ table).split(k + 1, dim=-1)  # each (N, in, k+1), derivatives in f
+    return values, d1 / h[:, None], d2 / (h * h)[:, None]
+
+
+def _de_boor_derivatives(xc, T, k):
+    """Values and first two derivatives of the k+1 basis functions on T[..., m] = t_{j-k+m}."""
+    x = xc.unsqueeze(-1)
+    pad = torch.nn.functional.pad
+    levels = [torch.ones_like(x)]  # basis values of degree 0..k, (N, in, d+1) each
+    dens = []
+    for d in range(1, k + 1):
+        den1 = T[..., k : k + d + 1] - T[..., k - d : k + 1]  # t_{i+d} - t_i for i = j-d+r
+        den2 = T[..., k + 1 : k + d + 2] - T[..., k - d + 1 : k + 2]  # t_{i+d+1} - t_{i+1}
+        padded = pad(levels[-1], (1, 1))  # (N, in, d+2)
+        levels.append((x - T[..., k - d : k + 1]) / den1 * padded[..., :-1]
+                      + (T[..., k + 1 : k + d + 2] - x) / den2 * padded[..., 1:])
+        dens.append((den1, den2))
+
+    def differentiate(q, d):  # derivatives of degree-(d-1) functions -> of degree d
+        den1, den2 = dens[d - 1]
+        padded = pad(q, (1, 1))
+        return d * (padded[..., :-1] / den1 - padded[..., 1:] / den2)
+
+    d1 = differentiate(levels[k - 1], k)
+    d2 = differentiate(differentiate(levels[k - 2], k - 1), k) if k >= 2 else torch.zeros_like(d1)
+    return levels[k], d1, d2
 
 
 def dense_basis(x: torch.Tensor, knots: torch.Tensor, k: int) -> torch.Tensor:
