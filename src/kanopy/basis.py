@@ -307,61 +307,13 @@ def fit_coefficients(
     x: (N, in) sample points, y: (N, in, out) target values of each edge,
     weights: optional (N, in) nonnegative sample weights.
     Returns coef (in, G+k, out).
-
-    Each sample touches k+1 basis functions, so the normal equations are banded and cost
-    O(N k^2) to form: they are solved by Cholesky in float64 (B-splines are well conditioned;
-    a grid refit takes a few milliseconds where an SVD of the dense (N, G+k) design takes
-    tens). A system that is singular or ill conditioned (an interval no sample reaches) goes
-    to the rank-revealing :func:`solve_least_squares` instead.
     """
-    normal = _banded_normal_solve(x, y, knots, k, weights)
-    if normal is not None:
-        return normal
     A = dense_basis(x, knots, k).transpose(0, 1)  # (in, N, G+k)
     B = y.transpose(0, 1)  # (in, N, out)
     if weights is not None:
         sw = weights.sqrt().t().unsqueeze(-1)  # (in, N, 1)
         A, B = A * sw, B * sw
     return solve_least_squares(A, B)
-
-
-_MAX_NORMAL_CONDITION = 1e8  # beyond this, float64 normal equations lose more than half the digits
-
-
-def _banded_normal_solve(x, y, knots, k, weights):
-    """coef (in, G+k, out) from the normal equations, or None when they are ill posed."""
-    if x.device.type != "cpu" or x.shape[0] == 0:
-        return None
-    values, start = local_basis(x, knots, k)  # (N, in, k+1), (N, in)
-    n, n_in, _ = values.shape
-    p, n_out = knots.shape[1] - k - 1, y.shape[-1]
-    v = values.double()
-    w = weights.double().unsqueeze(-1) if weights is not None else None  # (N, in, 1)
-    wv = v * w if w is not None else v  # (N, in, k+1)
-    rows = start.unsqueeze(-1) + torch.arange(k + 1, device=x.device)  # (N, in, k+1)
-    offset = (torch.arange(n_in, device=x.device) * p)[None, :, None]
-    # Gram matrix per input: sum_n w b b^T, scattered from the (k+1, k+1) block of each sample
-    cells = ((rows + offset) * p).unsqueeze(-1) + rows.unsqueeze(-2)  # (N, in, k+1, k+1)
-    gram = torch.zeros(n_in * p * p, dtype=torch.float64, device=x.device)
-    gram.index_add_(0, cells.reshape(-1), (wv.unsqueeze(-1) * v.unsqueeze(-2)).reshape(-1))
-    gram = gram.view(n_in, p, p)
-    rhs = torch.zeros(n_in * p, n_out, dtype=torch.float64, device=x.device)
-    rhs.index_add_(0, (rows + offset).reshape(-1), (wv.unsqueeze(-1) * y.double().unsqueeze(-2)).reshape(-1, n_out))
-    diag = gram.diagonal(dim1=-2, dim2=-1)  # (in, p)
-    if not bool((diag > 0).all()):
-        return None
-    # Jacobi scaling, then a cheap condition check on the Cholesky factor's diagonal
-    d = diag.rsqrt()
-    scaled = gram * d.unsqueeze(-1) * d.unsqueeze(-2)
-    with blas.sequential():
-        factor, info = torch.linalg.cholesky_ex(scaled)
-        if bool((info != 0).any()):
-            return None
-        fd = factor.diagonal(dim1=-2, dim2=-1)
-        if float((fd.amax(-1) / fd.amin(-1)).amax()) ** 2 > _MAX_NORMAL_CONDITION:
-            return None
-        coef = torch.cholesky_solve(rhs.view(n_in, p, n_out) * d.unsqueeze(-1), factor) * d.unsqueeze(-1)
-    return coef.to(y.dtype)
 
 
 def solve_least_squares(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
