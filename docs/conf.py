@@ -49,8 +49,9 @@ sphinx_gallery_conf = {
     "filename_pattern": r".*\.py",  # every example in the gallery runs at build time, with its plots
     # continual_learning.py is a benchmark script (argparse, 5 phases x 100 LBFGS steps of a grid-200 KAN and
     # an MLP: minutes on a loaded machine); its figure (docs/continual_learning.png) is in the user guide with
-    # the command that makes it
-    "ignore_pattern": r"continual_learning\.py",
+    # the command that makes it; the PDE examples are scripts too (argparse, --quick; Burgers takes
+    # minutes), run by tests/integration/test_pde_examples.py and bench/pde.py instead
+    "ignore_pattern": r"(continual_learning|pde_\w+)\.py",
     "download_all_examples": False,
     "remove_config_comments": True,
     "within_subsection_order": "FileNameSortKey",
