@@ -22,7 +22,7 @@ LOSSES = ("auto", "cross_entropy", "bce")
 class KANClassifier(ClassifierMixin, KANEstimator):
     """Kolmogorov-Arnold Network classifier (binary and multi-class, labels of any kind).
 
-    The network [n_features, *hidden, n_logits] is chosen and trained as KANRegressor's, judged
+    The network ``[n_features, *hidden, n_logits]`` is chosen and trained as KANRegressor's, judged
     by the validation log loss (see :mod:`kanopy.selection`): by default the class prior, a
     penalised linear logistic model, then the additive network (``lamb`` 1e-3, patience 3),
     the simplest not clearly worse than the best, finer grids while clearly better; each
@@ -124,6 +124,34 @@ class KANClassifier(ClassifierMixin, KANEstimator):
         self.verbose = verbose
 
     def fit(self, X, y):
+        """Fit the classifier on (X, y): the default recipe's search, or the fixed schedule given.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training inputs (finite).
+        y : array-like of shape (n_samples,)
+            Class labels of any kind (at least two classes).
+
+        Returns
+        -------
+        KANClassifier
+            The fitted estimator.
+
+        Raises
+        ------
+        ValueError
+            For one class only, NaN or infinite inputs, mismatched shapes, too few rows, or a bad
+            parameter (naming it).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from kanopy import KANClassifier
+        >>> X = np.linspace(-1, 1, 80)[:, None]
+        >>> KANClassifier(hidden=(), grids=(3,), steps=5, lamb=0.0, patience=None).fit(X, X[:, 0] > 0).classes_
+        array([False,  True])
+        """
         X, y = validate_data(self, X, y, dtype=np.float64, ensure_all_finite=False)
         check_classification_targets(y)  # "Unknown label type" for continuous targets
         classes, encoded = np.unique(y, return_inverse=True)
@@ -144,7 +172,28 @@ class KANClassifier(ClassifierMixin, KANEstimator):
         return self
 
     def decision_function(self, X) -> np.ndarray:
-        """The logits: (N,) for two classes (the second class's log-odds), else (N, n_classes)."""
+        """The logits of each row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs (finite).
+
+        Returns
+        -------
+        numpy.ndarray
+            ``(n_samples,)`` for two classes (the second class's log-odds), else
+            ``(n_samples, n_classes)``.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from kanopy import KANClassifier
+        >>> X = np.linspace(-1, 1, 80)[:, None]
+        >>> clf = KANClassifier(hidden=(), grids=(3,), steps=5, lamb=0.0, patience=None).fit(X, X[:, 0] > 0)
+        >>> clf.decision_function([[-0.9], [0.9]]).shape
+        (2,)
+        """
         logits = self._outputs(X)
         if logits.shape[1] == 1:
             return logits[:, 0].numpy()
@@ -153,7 +202,27 @@ class KANClassifier(ClassifierMixin, KANEstimator):
         return logits.numpy()
 
     def predict_proba(self, X) -> np.ndarray:
-        """(N, n_classes): the probability of each class in the order of ``classes_``."""
+        """The probability of each class, in the order of ``classes_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs (finite).
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape ``(n_samples, n_classes)``; each row sums to 1.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from kanopy import KANClassifier
+        >>> X = np.linspace(-1, 1, 80)[:, None]
+        >>> clf = KANClassifier(hidden=(), grids=(3,), steps=5, lamb=0.0, patience=None).fit(X, X[:, 0] > 0)
+        >>> bool(np.allclose(clf.predict_proba([[-0.9], [0.9]]).sum(axis=1), 1))
+        True
+        """
         logits = self._outputs(X)
         if logits.shape[1] == 1:
             p = torch.sigmoid(logits)
@@ -161,14 +230,63 @@ class KANClassifier(ClassifierMixin, KANEstimator):
         return torch.softmax(logits, dim=1).numpy()
 
     def predict(self, X) -> np.ndarray:
-        """The most probable class of each row (labels as given to fit)."""
+        """The most probable class of each row.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs (finite).
+
+        Returns
+        -------
+        numpy.ndarray
+            Shape ``(n_samples,)``: labels as given to fit.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from kanopy import KANClassifier
+        >>> X = np.linspace(-1, 1, 80)[:, None]
+        >>> clf = KANClassifier(hidden=(), grids=(3,), steps=5, lamb=0.0, patience=None).fit(X, X[:, 0] > 0)
+        >>> clf.predict([[-0.9], [0.9]]).tolist()
+        [False, True]
+        """
         logits = self._outputs(X)
         index = (logits[:, 0] > 0).long() if logits.shape[1] == 1 else logits.argmax(dim=1)
         return self.classes_[index.numpy()]
 
     def score(self, X, y, sample_weight=None) -> float:
-        """Mean accuracy on (X, y); ValueError when y holds a label fit never saw (no
-        prediction can match it: the data are not the classifier's)."""
+        """Mean accuracy on (X, y).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Inputs (finite).
+        y : array-like of shape (n_samples,)
+            True labels.
+        sample_weight : array-like of shape (n_samples,), optional
+            Weights of the rows.
+
+        Returns
+        -------
+        float
+            The (weighted) share of rows predicted right.
+
+        Raises
+        ------
+        ValueError
+            When y holds a label fit never saw (no prediction can match it: the data are not
+            the classifier's).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from kanopy import KANClassifier
+        >>> X = np.linspace(-1, 1, 80)[:, None]
+        >>> clf = KANClassifier(hidden=(), grids=(3,), steps=5, lamb=0.0, patience=None).fit(X, X[:, 0] > 0)
+        >>> clf.score(X, X[:, 0] > 0) > 0.9
+        True
+        """
         check_is_fitted(self)
         labels = np.asarray(y).reshape(-1)
         known = np.isin(labels, self.classes_)
