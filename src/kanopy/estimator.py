@@ -25,6 +25,7 @@ except ImportError as err:  # pragma: no cover (depends on the environment)
     raise ImportError("kanopy.KANRegressor needs scikit-learn >= 1.6, as does kanopy.KANClassifier: "
                       f"pip install 'scikit-learn>=1.6' ({err})") from None
 
+from . import metrics
 from . import recipe as recipes
 from .model import DTYPES
 from .validation import as_matrix, check_finite, check_not_constant, check_rows
@@ -332,17 +333,13 @@ class KANRegressor(RegressorMixin, KANEstimator):
         model = fit_multistage(X_t[train_rows], y_t[train_rows], stages=int(stages), seed=recipe.seed,
                                X_val=X_t[val_rows], y_val=y_t[val_rows], log=print if self.verbose else None)
         self.stages_ = list(model.reports)
-        with torch.no_grad():
-            pred = model(X_t[val_rows])
-        y_val = y_t[val_rows]
-        self.validation_rmse_ = float(torch.sqrt(torch.mean((pred - y_val) ** 2)))
-        self.baseline_rmse_ = float(torch.sqrt(torch.mean((y_t[train_rows].mean(dim=0) - y_val) ** 2)))
-        spread = float(((y_val - y_val.mean(dim=0)) ** 2).mean())
-        self.validation_score_ = 1 - self.validation_rmse_**2 / spread if spread > 0 else float("nan")
+        X_val, y_val = X_t[val_rows], y_t[val_rows]
+        self.validation_rmse_ = metrics.rmse(model, X_val, y_val)
+        self.baseline_rmse_ = metrics.rms(y_t[train_rows].mean(dim=0) - y_val)
+        self.validation_score_ = _r2(model, X_val, y_val)
         self._record(model, recipe)
         model.info["stages"] = int(stages)
-        model.info["validation"] = {"rmse": self.validation_rmse_, "baseline_rmse": self.baseline_rmse_,
-                                    "r2": self.validation_score_, "refit": False}
+        model.info["validation"] = {**self._validation_notes(), "refit": False}  # stages are not refit
         return model
 
     def predict(self, X) -> np.ndarray:
@@ -386,10 +383,7 @@ class KANRegressor(RegressorMixin, KANEstimator):
     def _report(self, search, chosen, X_val, y_val) -> None:
         self.validation_rmse_ = chosen.val_rmse
         self.baseline_rmse_ = search.mean_rmse
-        total = float(((y_val - y_val.mean(dim=0)) ** 2).sum())
-        with torch.no_grad():
-            residual = float(((chosen.model(X_val) - y_val) ** 2).sum())
-        self.validation_score_ = 1.0 - residual / total if total > 0 else float("nan")
+        self.validation_score_ = _r2(chosen.model, X_val, y_val)
         if search.no_better_than_mean(chosen):
             warnings.warn(f"KANRegressor: no network predicted the validation rows clearly better than the mean of "
                           f"the training targets (validation RMSE {chosen.val_rmse:.4g}, mean {search.mean_rmse:.4g}); "
@@ -400,6 +394,14 @@ class KANRegressor(RegressorMixin, KANEstimator):
     def _validation_notes(self) -> dict:
         return {"rmse": self.validation_rmse_, "baseline_rmse": self.baseline_rmse_, "r2": self.validation_score_,
                 "refit": bool(self.refit)}
+
+
+@torch.no_grad()
+def _r2(model, X_val, y_val) -> float:
+    """R^2 of model on the validation rows (all outputs pooled); NaN for constant targets."""
+    total = float(((y_val - y_val.mean(dim=0)) ** 2).sum())
+    residual = float(((model(X_val) - y_val) ** 2).sum())
+    return 1.0 - residual / total if total > 0 else float("nan")
 
 
 def _check_regression_target(y) -> None:
